@@ -1,0 +1,33 @@
+"""Search spaces: one module per space, one interface (:class:`base.SearchSpace`)."""
+
+from __future__ import annotations
+
+import importlib
+
+from jaxnas.spaces.base import CellGraph, InvalidArchitectureError, SearchSpace, graphs_tuple
+
+# name -> (module, class); imported on first use so one space's deps never burden another.
+_SPACES = {
+    "nb101": ("jaxnas.spaces.nb101", "NB101Space"),
+    "nb201": ("jaxnas.spaces.nb201", "NB201Space"),
+    "nbgraph": ("jaxnas.spaces.nbgraph", "NBGraphSpace"),
+}
+SPACE_NAMES = tuple(_SPACES)
+
+
+def get_space(name: str, **kwargs) -> SearchSpace:
+    """The search space called ``name`` (one of SPACE_NAMES)."""
+    if name not in _SPACES:
+        raise ValueError(f"unknown search space {name!r}; known spaces: {', '.join(SPACE_NAMES)}")
+    module, cls = _SPACES[name]
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+__all__ = [
+    "CellGraph",
+    "InvalidArchitectureError",
+    "SearchSpace",
+    "SPACE_NAMES",
+    "get_space",
+    "graphs_tuple",
+]
