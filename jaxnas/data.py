@@ -127,3 +127,17 @@ def check_shape(name: str, array_name: str, array: np.ndarray, shape: Sequence[O
             f"Data file {name!r}: array {array_name!r} has shape {array.shape}, expected "
             f"{tuple(shape)}. The file is corrupt or the wrong version. {_how_to_get(name)}"
         )
+
+
+CACHE_ENV_VAR = "JAXNAS_CACHE"
+
+
+def cache_dir() -> pathlib.Path:
+    """Writable folder for derived tables ($JAXNAS_CACHE, default ~/.cache/jaxnas).
+
+    The data folder may be read-only, so anything jaxnas derives from a data file (a
+    parsed tfrecord, a precomputed index) is cached here, keyed by the source file.
+    """
+    folder = pathlib.Path(os.environ.get(CACHE_ENV_VAR, "~/.cache/jaxnas")).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
