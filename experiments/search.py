@@ -1,0 +1,129 @@
+r"""Runs a NAS search on a tabular benchmark, many seeds in one program.
+
+    python -m experiments.search --benchmark=nbgraph_cora --algorithm=evolution \
+        --budget=150 --seeds=100 --output_dir=runs/cora_evolution
+
+Writes DIR/results.json (curve and final values in the reported metric, percent; the
+query ledger; wall time) and DIR/curve.png. Every hyperparameter of every algorithm is a
+flag ``--<algorithm>_<field>`` (e.g. ``--evolution_population_size=50``); unset ones take
+the algorithm's per-benchmark default, and the values used are saved in results.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sys
+import typing
+
+from absl import app, flags, logging
+
+from jaxnas import benchmarks, data, plotting, search
+from jaxnas.search import runner
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("benchmark", "nbgraph_cora", benchmarks.BENCHMARK_NAMES, "Benchmark to search.")
+flags.DEFINE_enum("algorithm", "evolution", search.ALGORITHM_NAMES, "Search algorithm.")
+flags.DEFINE_integer("budget", 150, "Queries per search (new architectures paid for).", lower_bound=1)
+flags.DEFINE_integer("seeds", 20, "Number of independent searches (seeds), run as one batch.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "First seed; searches use seeds seed..seed+seeds-1.", lower_bound=0)
+flags.DEFINE_string("output_dir", "runs/search", "Where results.json and curve.png go.")
+flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DATA or ../shared/data).")
+flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
+flags.DEFINE_list("report_at", ["50", "100", "150", "300", "1000"],
+                  "Query counts at which results.json summarises the curve (those <= budget).")
+flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default 100 per query).")
+
+_TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
+
+
+def _define_algorithm_flags() -> None:
+    """One flag per hyperparameter of every registered algorithm, default None (unset)."""
+    for name in search.ALGORITHM_NAMES:
+        config_cls = search.config_class(name)
+        types = typing.get_type_hints(config_cls)
+        for field in dataclasses.fields(config_cls):
+            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
+
+
+_define_algorithm_flags()
+
+
+def algorithm_config(name: str, benchmark: str) -> search.Config:
+    """The algorithm's per-benchmark defaults with any flags the user set applied."""
+    config = search.config_class(name).for_benchmark(benchmark)
+    overrides = {
+        field.name: FLAGS[f"{name}_{field.name}"].value
+        for field in dataclasses.fields(config)
+        if FLAGS[f"{name}_{field.name}"].value is not None
+    }
+    config = dataclasses.replace(config, **overrides)
+    config.validate()
+    return config
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    for name in search.ALGORITHM_NAMES:
+        if name != FLAGS.algorithm:
+            set_flags = [f.name for f in dataclasses.fields(search.config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
+            if set_flags:
+                raise app.UsageError(f"flags for {name} ({set_flags}) given but --algorithm={FLAGS.algorithm}")
+    kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
+    try:
+        benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)
+    except data.DataFileError as err:
+        sys.exit(f"error: {err}")  # a clear message, no traceback
+    try:
+        config = algorithm_config(FLAGS.algorithm, benchmark.name)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    logging.info("benchmark %s", benchmark.summary())
+    logging.info("algorithm %s %s", FLAGS.algorithm, config)
+
+    algorithm = search.make_algorithm(FLAGS.algorithm, benchmark.space, config)
+    result = runner.run_search(
+        algorithm,
+        benchmark,
+        budget=FLAGS.budget,
+        num_seeds=FLAGS.seeds,
+        seed=FLAGS.seed,
+        algorithm_name=FLAGS.algorithm,
+        max_steps=FLAGS.max_steps,
+    )
+
+    out = pathlib.Path(FLAGS.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        report_at = sorted({int(q) for q in FLAGS.report_at})
+    except ValueError as err:
+        raise app.UsageError(f"--report_at must be a comma-separated list of integers: {err}") from err
+    summary = result.to_json(
+        {
+            "config": dataclasses.asdict(config),
+            "benchmark_info": benchmark.summary(),
+            "command": " ".join(["python -m experiments.search", *sys.argv[1:]]),
+        },
+        report_at=report_at,
+    )
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    plotting.plot_search_curves(
+        {FLAGS.algorithm: result.curve},
+        out / "curve.png",
+        title=f"{benchmark.name}: {benchmark.reported_name}",
+        optimum=benchmark.optimum,
+    )
+    final = summary["final"]
+    for q, stats in summary["at_queries"].items():
+        print(f"  after {q:>5} queries: {stats['mean']:.3f} ± {stats['std']:.3f} (sem {stats['sem']:.3f})")
+    print(
+        f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, budget {FLAGS.budget}: "
+        f"best {benchmark.reported_name} {final['mean']:.3f} ± {final['std']:.3f} (optimum "
+        f"{benchmark.optimum:.3f}), {result.wall_seconds:.1f}s -> {out / 'results.json'}, {out / 'curve.png'}"
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,36 @@
+"""Random search: every query is a fresh sample from the space's generative rule."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.spaces.base import SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomSearchConfig(Config):
+    batch_size: int = 1  # architectures asked per step
+
+    def validate(self):
+        if self.batch_size < 1:
+            raise ValueError(f"random search batch_size must be >= 1, got {self.batch_size}")
+
+
+def random_search(space: SearchSpace, config: RandomSearchConfig = RandomSearchConfig()) -> SearchAlgorithm:
+    config.validate()
+
+    def init(key):
+        del key
+        return ()
+
+    def ask(state, key):
+        return space.sample_batch(key, config.batch_size), state
+
+    def tell(state, archs, values):
+        del archs, values
+        return state
+
+    return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=config.batch_size)

@@ -1,0 +1,214 @@
+"""Runs an ask/tell search algorithm against a benchmark, many seeds at once.
+
+One search step is ``ask -> index -> ledger.query -> tell``. Steps run inside a jitted
+``lax.while_loop`` vmapped over seeds, in chunks: between chunks the host logs progress
+(and later checkpoints). Step keys are ``fold_in(seed_key, step)`` and seed keys
+``fold_in(key, seed)``, so results do not depend on the chunk size or on how many seeds
+run together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from jaxnas import metrics
+from jaxnas.benchmarks import ledger as ledger_lib
+from jaxnas.benchmarks.base import Benchmark
+from jaxnas.search.base import SearchAlgorithm
+
+
+class SearchState(NamedTuple):
+    algorithm: Any
+    ledger: ledger_lib.Ledger
+    step: jax.Array  # int32: steps taken (ask/tell rounds)
+    key: jax.Array  # this seed's key
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """Per-seed histories (numpy, leading axis = seed)."""
+
+    benchmark: str
+    algorithm: str
+    budget: int
+    seeds: np.ndarray  # int[S]: the seed numbers
+    history: np.ndarray  # int32[S, budget]: space index of each query, -1 unused
+    signal: np.ndarray  # float32[S, budget]: search-signal value answered
+    reported: np.ndarray  # float32[S, budget]: reported value (read after the search)
+    curve: np.ndarray  # float32[S, budget]: best-so-far reported value after q queries
+    queries: np.ndarray  # int32[S]: queries charged
+    steps: np.ndarray  # int32[S]: ask/tell steps taken
+    optimum: float  # best reported value in the benchmark
+    wall_seconds: float
+
+    def to_json(self, extra: Optional[dict] = None, report_at: Sequence[int] = ()) -> dict:
+        """The results.json contract (values in the reported metric, percent).
+
+        ``report_at``: query counts at which to summarise the curve (mean, std, sem).
+        """
+        curve = self.curve
+        final = curve[:, -1]
+        num_seeds = curve.shape[0]
+        std = lambda a, axis=None: np.std(a, axis=axis, ddof=1) if num_seeds > 1 else np.zeros_like(np.mean(a, axis=axis))
+        out = {
+            "benchmark": self.benchmark,
+            "algorithm": self.algorithm,
+            "budget": self.budget,
+            "seeds": int(num_seeds),
+            "seed_list": [int(s) for s in self.seeds],
+            "curve": {
+                "queries": list(range(1, self.budget + 1)),
+                "mean": _floats(np.nanmean(curve, axis=0)),
+                "std": _floats(std(curve, axis=0)),
+            },
+            "final": {
+                "mean": float(np.mean(final)),
+                "std": float(std(final)),
+                "sem": float(std(final) / np.sqrt(num_seeds)),
+                "per_seed": _floats(final),
+            },
+            "regret": {
+                "optimum": self.optimum,
+                "mean": float(np.mean(self.optimum - final)),
+                "std": float(std(self.optimum - final)),
+            },
+            "ledger": {
+                "queries_per_seed": [int(q) for q in self.queries],
+                "steps_per_seed": [int(s) for s in self.steps],
+                "budget_reached_all_seeds": bool(np.all(self.queries == self.budget)),
+            },
+            "at_queries": {
+                str(q): {
+                    "mean": float(np.mean(self.at(q))),
+                    "std": float(std(self.at(q))),
+                    "sem": float(std(self.at(q)) / np.sqrt(num_seeds)),
+                }
+                for q in report_at
+                if q <= self.budget
+            },
+            "wall_seconds": self.wall_seconds,
+        }
+        out.update(extra or {})
+        return out
+
+    def at(self, queries: int) -> np.ndarray:
+        """Per-seed best reported value after ``queries`` queries."""
+        if not 1 <= queries <= self.budget:
+            raise ValueError(f"queries must be in [1, {self.budget}], got {queries}")
+        return self.curve[:, queries - 1]
+
+
+def _floats(array) -> list:
+    return [None if np.isnan(v) else float(v) for v in np.asarray(array, np.float64)]
+
+
+def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int, key) -> SearchState:
+    init_key, run_key = jax.random.split(key)
+    return SearchState(
+        algorithm=algorithm.init(init_key),
+        ledger=ledger_lib.init(num_architectures, budget),
+        step=jnp.zeros((), jnp.int32),
+        key=run_key,
+    )
+
+
+def _search_step(algorithm: SearchAlgorithm, index_fn, table, state: SearchState) -> SearchState:
+    key = jax.random.fold_in(state.key, state.step)
+    archs, alg_state = algorithm.ask(state.algorithm, key)
+    indices = jax.vmap(index_fn)(archs)
+    values, ledger = ledger_lib.query(state.ledger, table, indices)
+    alg_state = algorithm.tell(alg_state, archs, values)
+    return SearchState(algorithm=alg_state, ledger=ledger, step=state.step + 1, key=state.key)
+
+
+def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark) -> Callable:
+    """jit(vmap(run until `limit` steps or budget spent)) for one algorithm/benchmark."""
+    table = jnp.asarray(benchmark.signal)
+    index_fn = benchmark.space.index
+
+    def advance(state: SearchState, limit):
+        def cond(s):
+            return (s.step < limit) & ~ledger_lib.exhausted(s.ledger)
+
+        return jax.lax.while_loop(cond, lambda s: _search_step(algorithm, index_fn, table, s), state)
+
+    return jax.jit(jax.vmap(advance, in_axes=(0, None)))
+
+
+def run_search(
+    algorithm: SearchAlgorithm,
+    benchmark: Benchmark,
+    budget: int,
+    num_seeds: int,
+    seed: int = 0,
+    algorithm_name: str = "",
+    max_steps: Optional[int] = None,
+    chunk_steps: Optional[int] = None,
+    log_every_seconds: float = 5.0,
+) -> SearchResult:
+    """Runs ``num_seeds`` independent searches (seeds seed..seed+S-1) with one program.
+
+    A seed stops when it has spent ``budget`` queries or taken ``max_steps`` ask/tell
+    steps (default 100 steps per query, so an algorithm that keeps re-asking known or
+    absent architectures still terminates).
+    """
+    if budget <= 0:
+        raise ValueError(f"budget must be positive, got {budget}")
+    if num_seeds <= 0:
+        raise ValueError(f"number of seeds must be positive, got {num_seeds}")
+    max_steps = max_steps or 100 * budget + 1000
+    chunk_steps = chunk_steps or max(1, budget // (10 * algorithm.batch_size))
+    start = time.perf_counter()
+
+    seeds = np.arange(seed, seed + num_seeds)
+    base_key = jax.random.key(0)
+    keys = jax.vmap(lambda s: jax.random.fold_in(base_key, s))(jnp.asarray(seeds, jnp.uint32))
+    init = jax.jit(jax.vmap(lambda k: _init_state(algorithm, benchmark.space.num_architectures, budget, k)))
+    states = init(keys)
+    advance = make_stepper(algorithm, benchmark)
+
+    limit, last_log = 0, start
+    while True:
+        limit = min(limit + chunk_steps, max_steps)
+        states = advance(states, jnp.int32(limit))
+        counts = np.asarray(states.ledger.count)
+        done = bool(np.all(counts >= budget)) or limit >= max_steps
+        now = time.perf_counter()
+        if done or now - last_log >= log_every_seconds:
+            values = np.asarray(states.ledger.values)
+            best = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
+            logging.info(
+                "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs",
+                algorithm_name or "search", benchmark.name, limit, counts.mean(), budget,
+                counts.min(), float(np.mean(best)), now - start,
+            )
+            last_log = now
+        if done:
+            break
+
+    ledger = jax.device_get(states.ledger)
+    history = np.asarray(ledger.history)
+    reported = np.where(history >= 0, benchmark.reported[np.maximum(history, 0)], np.nan).astype(np.float32)
+    signal = np.asarray(ledger.values, np.float32)
+    curve = np.asarray(metrics.best_so_far(signal, reported))
+    return SearchResult(
+        benchmark=benchmark.name,
+        algorithm=algorithm_name,
+        budget=budget,
+        seeds=seeds,
+        history=history,
+        signal=signal,
+        reported=reported,
+        curve=curve,
+        queries=np.asarray(ledger.count),
+        steps=np.asarray(states.step),
+        optimum=benchmark.optimum,
+        wall_seconds=time.perf_counter() - start,
+    )

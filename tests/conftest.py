@@ -1,0 +1,5 @@
+"""Shared test setup: CPU only, deterministic, and quiet."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
