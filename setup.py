@@ -5,10 +5,18 @@ import pathlib
 from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
+# Compatible ranges; requirements.txt pins the exact tested set.
 REQUIREMENTS = [
-    line.strip()
-    for line in (HERE / "requirements.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
+    "jax>=0.6",
+    "flax>=0.10",
+    "optax>=0.2.4",
+    "jraph>=0.0.6.dev0",
+    "chex>=0.1.87",
+    "absl-py>=2.1",
+    "numpy>=1.26",
+    "matplotlib>=3.8",
+    "nas-bench-graph>=1.4",
+    "orbax-checkpoint>=0.11",
 ]
 
 setup(

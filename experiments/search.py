@@ -33,6 +33,9 @@ flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DA
 flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
 flags.DEFINE_list("report_at", ["50", "100", "150", "300", "1000"],
                   "Query counts at which results.json summarises the curve (those <= budget).")
+flags.register_validator(
+    "report_at", lambda values: all(v.strip().isdigit() and int(v) > 0 for v in values),
+    message="--report_at must be a comma-separated list of positive integers")
 flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default 100 per query).")
 
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
@@ -96,10 +99,7 @@ def main(argv):
 
     out = pathlib.Path(FLAGS.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        report_at = sorted({int(q) for q in FLAGS.report_at})
-    except ValueError as err:
-        raise app.UsageError(f"--report_at must be a comma-separated list of integers: {err}") from err
+    report_at = sorted({int(q) for q in FLAGS.report_at})
     summary = result.to_json(
         {
             "config": dataclasses.asdict(config),

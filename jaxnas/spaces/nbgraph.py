@@ -153,7 +153,7 @@ def raw_hashes() -> np.ndarray:
     """int64[NUM_RAW]: the package's ``Arch(links, ops).valid_hash()`` of every raw code.
 
     Raw code = link code * 9^4 + ops in base 9 (op 0 most significant). The all-skip op
-    lists get -1 (the package excludes them). Built vectorised in ~20 ms.
+    lists get -1 (the package excludes them). Vectorised: ~0.1 s, once per process.
     """
     codes = np.arange(NUM_RAW, dtype=np.int64)
     link_code = codes // NUM_OPS**NUM_NODES
@@ -164,7 +164,9 @@ def raw_hashes() -> np.ndarray:
     link_id = link_id[link_code, mask]
     ops = _equalpart_sort(link_id, ops)
     hashes = link_id * _HASH_BASE**NUM_NODES + ops @ (_HASH_BASE ** np.arange(NUM_NODES - 1, -1, -1))
-    return np.where(mask == 15, -1, hashes)
+    hashes = np.where(mask == 15, -1, hashes)
+    hashes.setflags(write=False)  # shared through the cache
+    return hashes
 
 
 def decode_hash(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,8 +308,11 @@ class NBGraphSpace(base.SearchSpace):
             jnp.where(n_link_ok > 0, 0.5, 1.0) / jnp.maximum(n_op_ok, 1),
             jnp.where(n_op_ok > 0, 0.5, 1.0) / jnp.maximum(n_link_ok, 1),
         )
-        logits = jnp.where(ok, jnp.log(kind_weight), -jnp.inf)
-        choice = jax.random.categorical(key, logits)
+        # Inverse-CDF draw: the first candidate whose cumulative weight exceeds u * total.
+        # (Same distribution as random.categorical, at a third of its XLA compile time.)
+        cdf = jnp.cumsum(jnp.where(ok, kind_weight, 0.0))
+        target = jax.random.uniform(key, ()) * cdf[-1]
+        choice = jnp.minimum(jnp.sum(cdf <= target), len(rows) - 1)
         return self.from_index(jnp.where(jnp.any(ok), rows[choice], -1))
 
     # ----------------------------------------------------------------- validity
@@ -347,7 +352,9 @@ class NBGraphSpace(base.SearchSpace):
             )
         code = int(links @ _LINK_RADIX) * NUM_OPS**NUM_NODES + int(ops @ _OP_RADIX)
         if self._tables.raw_to_row[code] < 0:  # unreachable for the package version we know
-            raise base.InvalidArchitectureError(f"NB-Graph architecture {links.tolist()}/{ops.tolist()} is not in the space")
+            raise base.InvalidArchitectureError(
+                f"NB-Graph architecture links={links.tolist()} ops={ops.tolist()} is not in the {self.name} space"
+            )
 
     def canonicalise(self, arch):
         """The package's canonical form (what ``valid_hash`` encodes); invalid archs unchanged."""
