@@ -89,11 +89,18 @@ _OP_TOKEN = np.array([0, 3, 4, 5, 6], np.int32)  # op code -> token (input never
 _TOKEN_OP = np.array([PAD, -2, -2, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT], np.int32)  # -2: bad
 _BAD_OP = 99  # from_tokens' code for a garbage op token: not a known code, is_valid False
 
-# Rejection sampling: proposals drawn per block (one block almost always suffices; see
-# sample/mutate), and the cap on blocks so a pathological input cannot hang a jit.
-_SAMPLE_BLOCK = 16
-_MUTATE_BLOCK = 16
-_MAX_BLOCKS = 1000
+# Rejection sampling: proposals per block, and the cap on blocks so that a pathological
+# input cannot hang a jit. About 73% of random-rule proposals and 69% of mutation
+# proposals (rate 1) are accepted, so a block of 8 fails with probability ~1e-4.
+_SAMPLE_BLOCK = 8
+_MUTATE_BLOCK = 8
+_MAX_BLOCKS = 2000
+_SEARCHED_VERTEX = np.array([0 < v < NUM_VERTICES - 1 for v in range(NUM_VERTICES)])  # op spots
+_CELLS = NUM_VERTICES * NUM_VERTICES
+# Random uint32s per proposal: edge slots + ops (random rule); edge cells + op change +
+# op shift (mutation).
+_RANDOM_SPEC_BITS = NUM_EDGE_SLOTS + OP_SPOTS
+_MUTATION_BITS = _CELLS + 2 * NUM_VERTICES
 
 
 @struct.dataclass
@@ -153,9 +160,9 @@ def _validate_host(adj: list[list[int]], ops: list[int], what: str = "NB101 cell
     for i, row in enumerate(adj):
         if any(row[: i + 1]):
             j = row.index(1)
-            kind = "a self-loop" if i == j else "goes backwards"
+            kind = "is a self-loop" if i == j else "goes backwards"
             raise base.InvalidArchitectureError(
-                f"{what}: not a DAG in topological order: edge {i}->{j} is {kind}; the "
+                f"{what}: not a DAG in topological order: edge {i}->{j} {kind}; the "
                 "adjacency must be strictly upper-triangular (vertices in topological order)"
             )
     for v, code in enumerate(ops):
@@ -322,17 +329,22 @@ def _keep_mask(adj: jax.Array, ops: jax.Array) -> jax.Array:
     """bool[7]: real vertices on an input -> output path (the pruned vertex set).
 
     Only strictly-upper-triangular edges between real vertices count, so any input gives
-    a defined answer; paths are at most 6 edges long, hence 6 propagation steps.
+    a defined answer; paths have at most 6 edges, hence 6 propagation steps. A loop
+    rather than unrolled steps: XLA fuses unrolled steps into one kernel that recomputes
+    each step for every use (exponential work) and compiles slowly.
     """
     real = ops != PAD
-    n = _num_real(ops)
     edge = (adj == 1) & _STRICT_UPPER & real[:, None] & real[None, :]
     vertex = jnp.arange(NUM_VERTICES)
-    reach = vertex == 0
-    coreach = vertex == n - 1
-    for _ in range(NUM_VERTICES - 1):
+
+    def step(_, state):
+        reach, coreach = state
         reach = reach | jnp.any(edge & reach[:, None], axis=0)
         coreach = coreach | jnp.any(edge & coreach[None, :], axis=1)
+        return reach, coreach
+
+    start = (vertex == 0, vertex == _num_real(ops) - 1)
+    reach, coreach = jax.lax.fori_loop(0, NUM_VERTICES - 1, step, start)
     return reach & coreach & real
 
 
@@ -382,12 +394,9 @@ def _canonicalise(adj: jax.Array, ops: jax.Array) -> tuple[jax.Array, jax.Array]
 WL_HASH_VERSION = 1
 WL_LANES = 2
 WL_ROUNDS = NUM_VERTICES  # >= the official's (pruned vertex count) rounds
-# Per-lane seeds: [initial, in-neighbour, out-neighbour, own, final].
+# Per-lane seeds: [initial, own, final].
 _WL_SEEDS = np.array(
-    [
-        [0x9E3779B9, 0x85EBCA6B, 0xC2B2AE35, 0x27D4EB2F, 0x165667B1],
-        [0x7F4A7C15, 0xD3A2646C, 0xFD7046C5, 0xB55A4F09, 0x61C88647],
-    ],
+    [[0x9E3779B9, 0x27D4EB2F, 0x165667B1], [0x7F4A7C15, 0xB55A4F09, 0x61C88647]],
     np.uint32,
 )[:, :, None]
 
@@ -405,28 +414,30 @@ def _wl_hash(adj: jax.Array, ops: jax.Array) -> jax.Array:
     """uint32[WL_LANES]: isomorphism-invariant hash of the pruned cell.
 
     The official hash's refinement in uint32: start from (out-degree, in-degree, op) on
-    the pruned graph, then each round a vertex hashes (multiset of in-neighbour hashes,
-    multiset of out-neighbour hashes, own hash), and the cell is the multiset of vertex
-    hashes. Multisets are wrapping sums of mixed hashes -- order-invariant exactly, so
-    isomorphic cells hash equal by construction; distinct cells collide only by chance
-    (checked: unique over all 423,624 cells, scripts/check_nb101_hashes.py). The lanes
-    differ only in seeds, giving 64 bits.
+    the pruned graph; each round a vertex hashes (multiset of in-neighbour hashes,
+    multiset of out-neighbour hashes, own hash); the cell is the multiset of vertex
+    hashes. Multisets are wrapping uint32 sums -- order-invariant exactly, so isomorphic
+    cells hash equal by construction; in- and out-sums enter at different stages of the
+    mixing, so the two sides stay apart. Distinct cells collide only by chance (checked:
+    unique over all 423,624 cells, scripts/check_nb101_hashes.py). Lanes differ in seeds.
     """
     keep = _keep_mask(adj, ops)
     edge = ((adj == 1) & _STRICT_UPPER & keep[:, None] & keep[None, :]).astype(jnp.uint32)
     in_deg = edge.sum(axis=0)
     out_deg = edge.sum(axis=1)
     label = jnp.where(keep, ops, 0).astype(jnp.uint32)
-    seeds = jnp.asarray(_WL_SEEDS)  # [lanes, 5, 1]
-    s_init, s_in, s_out, s_own, s_final = (seeds[:, i] for i in range(5))
-    h = _fmix32((out_deg | (in_deg << 4) | (label << 8))[None, :] * jnp.uint32(0x9E3779B1) ^ s_init)
-    for _ in range(WL_ROUNDS):
-        from_pred = _fmix32(h ^ s_in)  # [lanes, 7]
-        from_succ = _fmix32(h ^ s_out)
-        in_sum = jnp.sum(edge[None, :, :] * from_pred[:, :, None], axis=1, dtype=jnp.uint32)
-        out_sum = jnp.sum(edge[None, :, :] * from_succ[:, None, :], axis=2, dtype=jnp.uint32)
-        # Nested mixing keeps the three parts apart (in vs out vs own are not symmetric).
-        h = _fmix32(_fmix32(_fmix32(h + s_own) + in_sum) + out_sum)
+    seeds = jnp.asarray(_WL_SEEDS)  # [lanes, 3, 1]
+    s_init, s_own, s_final = seeds[:, 0], seeds[:, 1], seeds[:, 2]
+    start = (out_deg | (in_deg << 4) | (label << 8))[None, :]  # degrees <= 6 fit 4 bits
+    h = _fmix32(start * jnp.uint32(0x9E3779B1) ^ s_init)  # [lanes, 7]
+
+    def refine(_, h):
+        in_sum = jnp.sum(edge[None, :, :] * h[:, :, None], axis=1, dtype=jnp.uint32)
+        out_sum = jnp.sum(edge[None, :, :] * h[:, None, :], axis=2, dtype=jnp.uint32)
+        return _fmix32(_fmix32(h + s_own + in_sum * jnp.uint32(0x2545F491)) ^ out_sum)
+
+    # A loop, not unrolled, for the reason given in _keep_mask.
+    h = jax.lax.fori_loop(0, WL_ROUNDS, refine, h)
     vertex_terms = jnp.where(keep[None, :], _fmix32(h ^ s_final), jnp.uint32(0))
     total = jnp.sum(vertex_terms, axis=1, dtype=jnp.uint32)
     return _fmix32(total + jnp.sum(keep).astype(jnp.uint32) * jnp.uint32(0x632BE5AB))
@@ -496,7 +507,14 @@ def _graph_table(source: tuple[str, int, int]) -> _GraphTable:
     )
     codes = (_file_ops_to_codes(table["ops"]) + 1).astype(np.uint32)  # 0..5, 3 bits
     op_bits = (codes << (3 * np.arange(NUM_VERTICES, dtype=np.uint32))).sum(axis=1, dtype=np.uint32)
-    return _GraphTable(jnp.asarray(adjacency_bits), jnp.asarray(op_bits))
+    return _GraphTable(_device_constant(adjacency_bits), _device_constant(op_bits))
+
+
+def _device_constant(array: np.ndarray) -> jax.Array:
+    # Loaders run lazily, often while a jit is tracing; without this the cached table
+    # would be a tracer of that trace and leak into the next one.
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(array)
 
 
 def wl_hash_rows(adjacency: np.ndarray, ops: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -505,20 +523,26 @@ def wl_hash_rows(adjacency: np.ndarray, ops: np.ndarray, chunk: int = 1 << 16) -
     adjacency = np.asarray(adjacency, np.int32)
     hasher = jax.jit(jax.vmap(_wl_hash))
     out = np.empty((len(ops), WL_LANES), np.uint32)
-    for start in range(0, len(ops), chunk):  # chunks bound memory; few and large
-        stop = min(start + chunk, len(ops))
-        size = stop - start
-        # Pad the last chunk to the same shape: one compilation.
-        adj = np.zeros((chunk, NUM_VERTICES, NUM_VERTICES), np.int32)
-        op = np.full((chunk, NUM_VERTICES), PAD, np.int32)
-        adj[:size], op[:size] = adjacency[start:stop], ops[start:stop]
-        out[start:stop] = np.asarray(hasher(adj, op))[:size]
+    # Runs eagerly even when called while a jit traces (index builds its table lazily).
+    with jax.ensure_compile_time_eval():
+        for start in range(0, len(ops), chunk):  # chunks bound memory; few and large
+            stop = min(start + chunk, len(ops))
+            size = stop - start
+            # Pad the last chunk to the same shape: one compilation.
+            adj = np.zeros((chunk, NUM_VERTICES, NUM_VERTICES), np.int32)
+            op = np.full((chunk, NUM_VERTICES), PAD, np.int32)
+            adj[:size], op[:size] = adjacency[start:stop], ops[start:stop]
+            out[start:stop] = np.asarray(hasher(adj, op))[:size]
     return out
 
 
-def _cache_path(source: tuple[str, int, int]) -> pathlib.Path:
+def _cache_path(source: tuple[str, int, int]) -> Optional[pathlib.Path]:
     _, size, mtime_ns = source
-    return data.cache_dir() / f"nb101_wl_index_v{WL_HASH_VERSION}_{size}_{mtime_ns}.npz"
+    try:
+        folder = data.cache_dir()
+    except OSError:
+        return None  # no writable cache folder: build every session
+    return folder / f"nb101_wl_index_v{WL_HASH_VERSION}_{size}_{mtime_ns}.npz"
 
 
 def _read_cached_index(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
@@ -530,6 +554,15 @@ def _read_cached_index(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
     if any(a.shape != (NUM_ARCHITECTURES,) for a in cached.values()):
         return None
     return cached
+
+
+def _write_cached_index(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)  # atomic: concurrent builders never see half a file
+    except OSError:
+        tmp.unlink(missing_ok=True)  # unwritable cache: just rebuild next session
 
 
 def build_index_table(data_dir=None, use_cache: bool = True) -> _IndexTable:
@@ -547,6 +580,7 @@ def _index_table(source: tuple[str, int, int]) -> _IndexTable:
 def _build_index_table(source: tuple[str, int, int], use_cache: bool) -> _IndexTable:
     start = time.perf_counter()
     cache = _cache_path(source)
+    use_cache = use_cache and cache is not None
     cached = _read_cached_index(cache) if use_cache else None
     if cached is None:
         table = _load_graphs(source)
@@ -561,9 +595,7 @@ def _build_index_table(source: tuple[str, int, int], use_cache: bool) -> _IndexT
         if same.any():  # would make index ambiguous; means the hash needs more lanes
             raise RuntimeError(f"NB101 WL hash collides on {int(same.sum())} pairs of rows")
         if use_cache:
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, **cached)
-            os.replace(tmp, cache)  # atomic: concurrent builders never see half a file
+            _write_cached_index(cache, cached)
         from_cache = False
     else:
         from_cache = True
@@ -571,9 +603,9 @@ def _build_index_table(source: tuple[str, int, int], use_cache: bool) -> _IndexT
     boundaries = np.flatnonzero(np.diff(lane0)) + 1
     runs = np.diff(np.concatenate([[0], boundaries, [len(lane0)]]))
     return _IndexTable(
-        lane0=jnp.asarray(lane0),
-        lane1=jnp.asarray(cached["lane1"]),
-        rows=jnp.asarray(cached["rows"]),
+        lane0=_device_constant(lane0),
+        lane1=_device_constant(cached["lane1"]),
+        rows=_device_constant(cached["rows"]),
         window=int(runs.max()),
         build_seconds=time.perf_counter() - start,
         from_cache=from_cache,
@@ -601,25 +633,30 @@ class NB101Space(base.SearchSpace):
 
     def __init__(self, data_dir: Optional[str | os.PathLike] = None, mutation_rate: float = 1.0):
         if not 0.0 < mutation_rate <= OP_SPOTS:
-            raise ValueError(f"mutation_rate must be in (0, {OP_SPOTS}] so probabilities stay <= 1, got {mutation_rate}")
+            raise ValueError(
+                f"mutation_rate must be in (0, {OP_SPOTS}] so that probabilities stay <= 1, got {mutation_rate}"
+            )
         self.data_dir = data_dir
         self.mutation_rate = float(mutation_rate)
 
     # ------------------------------------------------------------------ generation
     def sample(self, key):
-        """The NB101 random rule (raw 7-vertex spec): each edge slot on with p = 0.5, a
-        random op on vertices 1..5, rejected until valid."""
-        return _first_accepted(key, _random_raw_spec, self.is_valid, _SAMPLE_BLOCK)[0]
+        """The NB101 random rule (a raw 7-vertex spec): each of the 21 edge slots on with
+        p = 0.5 and a uniform op on vertices 1..5, rejected until valid (about 3 in 4
+        proposals are)."""
+        return _first_accepted(key, _random_raw_spec, self.is_valid, _SAMPLE_BLOCK, _RANDOM_SPEC_BITS)[0]
 
     def mutate(self, key, arch):
         """NB101 regularised-evolution mutation; returns a raw 7-vertex spec.
 
-        A packed ``arch`` is first expanded to raw form (output to vertex 6, filler
-        vertices with a random op and no edges, which is the same cell). Proposals flip
-        each edge slot with probability rate/7 and move each op spot to a different op
-        with probability rate/5, until one is valid and a different cell (WL hash, i.e.
-        the pruned cell up to isomorphism, not the raw arrays). In the impossible-in-
-        practice event that 16,000 proposals all fail, the expanded parent is returned.
+        As ``mutate_spec`` in the NB101 example code: each of the 21 edge slots flips
+        with probability mutation_rate / 7 and each of the 5 op spots moves to a
+        different op with probability mutation_rate / 5, repeated until the result is
+        valid -- and here also a different cell (pruned, up to isomorphism: WL hash, not
+        the raw arrays). A packed ``arch`` is first expanded to raw form (output moved
+        to vertex 6, filler vertices with a random op and no edges: the same cell).
+        Should 16,000 proposals all fail (never in practice), the expanded parent is
+        returned.
         """
         expand_key, loop_key = jax.random.split(key)
         parent = _expand_to_raw(expand_key, *_arrays(arch))
@@ -627,12 +664,12 @@ class NB101Space(base.SearchSpace):
         edge_p = self.mutation_rate / NUM_VERTICES
         op_p = self.mutation_rate / OP_SPOTS
 
-        def propose(k):
-            edge_key, op_key, shift_key = jax.random.split(k, 3)
-            flips = jax.random.bernoulli(edge_key, edge_p, (NUM_VERTICES, NUM_VERTICES)) & _STRICT_UPPER
-            change = jax.random.bernoulli(op_key, op_p, (NUM_VERTICES,)) & _SEARCHED_VERTEX
-            shift = jax.random.randint(shift_key, (NUM_VERTICES,), 1, len(INTERMEDIATE_OPS))
-            # A different op among the three: shift its position in (1, 2, 3) by 1 or 2.
+        def propose(bits):
+            u = _unit_float(bits)
+            flips = (u[:_CELLS].reshape(NUM_VERTICES, NUM_VERTICES) < edge_p) & _STRICT_UPPER
+            change = (u[_CELLS : _CELLS + NUM_VERTICES] < op_p) & _SEARCHED_VERTEX
+            # A different op among the three: move its position in (1, 2, 3) by 1 or 2.
+            shift = 1 + (u[_CELLS + NUM_VERTICES :] < 0.5).astype(jnp.int32)
             new_op = (parent.ops - CONV1X1 + shift) % len(INTERMEDIATE_OPS) + CONV1X1
             return NB101Cell(
                 adjacency=jnp.where(flips, 1 - parent.adjacency, parent.adjacency),
@@ -643,7 +680,7 @@ class NB101Space(base.SearchSpace):
             new_hash = _wl_hash(cell.adjacency, cell.ops)
             return _is_valid(cell.adjacency, cell.ops) & jnp.any(new_hash != parent_hash)
 
-        child, found = _first_accepted(loop_key, propose, accept, _MUTATE_BLOCK)
+        child, found = _first_accepted(loop_key, propose, accept, _MUTATE_BLOCK, _MUTATION_BITS)
         return jax.tree_util.tree_map(lambda c, p: jnp.where(found, c, p), child, parent)
 
     # ------------------------------------------------------------------ validity
@@ -667,6 +704,9 @@ class NB101Space(base.SearchSpace):
 
     # ------------------------------------------------------------------ enumeration
     def index(self, arch):
+        """Row of nb101_graphs.npz holding ``arch``'s cell (raw or packed, any vertex
+        order), -1 if invalid. Jittable: the WL hash is looked up by binary search in the
+        sorted hashes of all rows (built on first use, then cached on disk)."""
         table = self._index_table()
         adj, ops = _arrays(arch)
         lanes = _wl_hash(adj, ops)
@@ -783,14 +823,24 @@ class NB101Space(base.SearchSpace):
         return from_spec(matrix, names)
 
 
-_SEARCHED_VERTEX = np.array([0 < v < NUM_VERTICES - 1 for v in range(NUM_VERTICES)])
+# Randomness: one jax.random.bits call per block of proposals, each proposal reading its
+# own row of uint32s. Every jax.random call is a separate threefry kernel, costly to
+# compile (seconds on a small CPU); the arithmetic below is exact enough for sampling.
+def _unit_float(bits: jax.Array) -> jax.Array:
+    """Uniform [0, 1) float32s from uint32s (top 24 bits)."""
+    return (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
 
 
-def _random_raw_spec(key) -> NB101Cell:
-    edge_key, op_key = jax.random.split(key)
-    bits = jax.random.bernoulli(edge_key, 0.5, (NUM_EDGE_SLOTS,)).astype(jnp.int32)
-    adj = jnp.zeros((NUM_VERTICES, NUM_VERTICES), jnp.int32).at[_UPPER_ROWS, _UPPER_COLS].set(bits)
-    inner = jax.random.randint(op_key, (OP_SPOTS,), CONV1X1, MAXPOOL3X3 + 1, jnp.int32)
+def _random_intermediate_ops(bits: jax.Array) -> jax.Array:
+    """Uniform op codes in (1, 2, 3) from uint32s (bias below 2**-24)."""
+    return (CONV1X1 + jnp.floor(_unit_float(bits) * len(INTERMEDIATE_OPS))).astype(jnp.int32)
+
+
+def _random_raw_spec(bits: jax.Array) -> NB101Cell:
+    """The NB101 random rule from uint32[21 + 5] bits."""
+    on = (_unit_float(bits[:NUM_EDGE_SLOTS]) < 0.5).astype(jnp.int32)
+    adj = jnp.zeros((NUM_VERTICES, NUM_VERTICES), jnp.int32).at[_UPPER_ROWS, _UPPER_COLS].set(on)
+    inner = _random_intermediate_ops(bits[NUM_EDGE_SLOTS:])
     ops = jnp.concatenate([jnp.array([INPUT], jnp.int32), inner, jnp.array([OUTPUT], jnp.int32)])
     return NB101Cell(adjacency=adj, ops=ops)
 
@@ -798,7 +848,7 @@ def _random_raw_spec(key) -> NB101Cell:
 def _expand_to_raw(key, adj: jax.Array, ops: jax.Array) -> NB101Cell:
     """The same cell as a raw 7-vertex spec: output moved to vertex 6, vertices between
     with a random op and no edges. Garbage is coerced to a well-formed raw spec (0/1
-    upper-triangular edges, searched ops in range), so mutation always terminates."""
+    upper-triangular edges, searched ops in range) so that mutation terminates."""
     n = jnp.clip(_num_real(ops), 2, NUM_VERTICES)
     out = n - 1
     vertex = jnp.arange(NUM_VERTICES)
@@ -806,41 +856,40 @@ def _expand_to_raw(key, adj: jax.Array, ops: jax.Array) -> NB101Cell:
     inner = (vertex[:, None] < out) & (vertex[None, :] < out)
     raw_adj = jnp.where(inner, edges, 0)
     raw_adj = raw_adj.at[:, NUM_VERTICES - 1].set(jnp.where(vertex < out, edges[:, out], 0))
-    filler = jax.random.randint(key, (NUM_VERTICES,), CONV1X1, MAXPOOL3X3 + 1, jnp.int32)
+    filler = _random_intermediate_ops(jax.random.bits(key, (NUM_VERTICES,), jnp.uint32))
     searched_ok = (vertex < out) & (ops >= CONV1X1) & (ops <= MAXPOOL3X3)
     raw_ops = jnp.where(searched_ok, ops, filler)
     raw_ops = raw_ops.at[0].set(INPUT).at[NUM_VERTICES - 1].set(OUTPUT)
     return NB101Cell(adjacency=raw_adj, ops=raw_ops)
 
 
-def _first_accepted(key, propose, accept, block: int):
+def _first_accepted(key, propose, accept, block: int, num_bits: int):
     """Vectorised rejection sampling: ``block`` proposals at once, the first accepted.
 
     Taking the first accepted of i.i.d. proposals is exactly sequential rejection
-    sampling. Another block is drawn (lax.while_loop) only if a whole block fails, at
-    most _MAX_BLOCKS times. Returns (cell, found).
+    sampling. The lax.while_loop draws a further block only when a whole block fails,
+    at most _MAX_BLOCKS blocks. ``propose`` maps uint32[num_bits] to a cell.
+    Returns (cell, found).
     """
-
-    def draw(k):
-        candidates = jax.vmap(propose)(jax.random.split(k, block))
+    def draw(state):
+        key, _, _, blocks = state
+        key, sub = jax.random.split(key)
+        bits = jax.random.bits(sub, (block, num_bits), jnp.uint32)
+        candidates = jax.vmap(propose)(bits)
         ok = jax.vmap(accept)(candidates)
         first = jnp.argmax(ok)
-        return jax.tree_util.tree_map(lambda x: x[first], candidates), jnp.any(ok)
+        cell = jax.tree_util.tree_map(lambda x: x[first], candidates)
+        return key, cell, jnp.any(ok), blocks + 1
 
-    key, sub = jax.random.split(key)
-    cell, found = draw(sub)
-
-    def cond(state):
+    def more(state):
         _, _, found, blocks = state
         return ~found & (blocks < _MAX_BLOCKS)
 
-    def body(state):
-        key, _, _, blocks = state
-        key, sub = jax.random.split(key)
-        cell, found = draw(sub)
-        return key, cell, found, blocks + 1
-
-    _, cell, found, _ = jax.lax.while_loop(cond, body, (key, cell, found, jnp.int32(1)))
+    empty = NB101Cell(
+        adjacency=jnp.zeros((NUM_VERTICES, NUM_VERTICES), jnp.int32),
+        ops=jnp.full((NUM_VERTICES,), PAD, jnp.int32),
+    )
+    _, cell, found, _ = jax.lax.while_loop(more, draw, (key, empty, jnp.asarray(False), jnp.int32(0)))
     return cell, found
 
 
