@@ -86,7 +86,7 @@ def main(argv):
     logging.info("benchmark %s", benchmark.summary())
     logging.info("algorithm %s %s", FLAGS.algorithm, config)
 
-    algorithm = search.make_algorithm(FLAGS.algorithm, benchmark.space, config)
+    algorithm = search.make_algorithm(FLAGS.algorithm, benchmark.search_space, config)
     result = runner.run_search(
         algorithm,
         benchmark,

@@ -45,7 +45,7 @@ def graphs():
 @pytest.fixture(scope="module")
 def fns(space):
     """Jitted, vmapped functions (compiled once per module, at BATCH)."""
-    sample = jax.jit(space.sample_batch, static_argnums=1)
+    sample_raw = jax.jit(jax.vmap(space.sample_raw))
     return {
         "valid": jax.jit(jax.vmap(space.is_valid)),
         "index": jax.jit(jax.vmap(space.index)),
@@ -54,7 +54,7 @@ def fns(space):
         "mutate": jax.jit(jax.vmap(space.mutate)),
         "encode": jax.jit(jax.vmap(lambda c: (space.tokens(c), space.one_hot(c), space.graph(c)))),
         "from_tokens": jax.jit(jax.vmap(space.from_tokens)),
-        "sample": lambda key: sample(key, BATCH),
+        "sample_raw": lambda key: sample_raw(jax.random.split(key, BATCH)),
     }
 
 
@@ -358,7 +358,7 @@ def test_index_agrees_with_fingerprint(space, graphs, fns):
     rows = rng.choice(N, 150, replace=False)
     relabelled = [relabel(*row_cell(graphs, r), rng) for r in rows]
     raws = [add_extraneous(a, o, rng) for a, o in relabelled]
-    sampled = fns["sample"](jax.random.key(5))
+    sampled = fns["sample_raw"](jax.random.key(5))
     sampled = [(sampled.adjacency[k], sampled.ops[k]) for k in range(150)]
     specs = relabelled + raws + sampled
     got = run(fns["index"], stack(specs))
@@ -412,8 +412,18 @@ def test_missing_data_raises_data_file_error(tmp_path):
 
 
 # ===================================================================== generation
-def test_sample_gives_valid_raw_cells(space, fns):
-    cells = fns["sample"](jax.random.key(7))
+def test_sample_is_uniform_over_cells(space, fns):
+    cells = jax.jit(space.sample_batch, static_argnums=1)(jax.random.key(3), BATCH)
+    assert run(fns["valid"], cells).all()
+    rows = run(fns["index"], cells)
+    assert (rows >= 0).all()
+    # Uniform over 423,624 rows: 512 draws are almost surely distinct and spread out.
+    assert len(np.unique(rows)) >= BATCH - 2
+    assert 0.4 < np.mean(rows) / N < 0.6
+
+
+def test_sample_raw_gives_valid_raw_cells(space, fns):
+    cells = fns["sample_raw"](jax.random.key(7))
     chex.assert_shape([cells.adjacency, cells.ops], [(BATCH, 7, 7), (BATCH, 7)])
     assert run(fns["valid"], cells).all()
     ops = np.asarray(cells.ops)
@@ -422,7 +432,7 @@ def test_sample_gives_valid_raw_cells(space, fns):
     # every op and ~half the edge slots on before rejection (rejection prefers fewer edges)
     assert set(np.unique(ops[:, 1:6])) == {1, 2, 3}
     assert 0.35 < np.asarray(cells.adjacency)[:, nb101._UPPER_ROWS, nb101._UPPER_COLS].mean() < 0.55
-    again = fns["sample"](jax.random.key(7))
+    again = fns["sample_raw"](jax.random.key(7))
     np.testing.assert_array_equal(again.adjacency, cells.adjacency)
     # The rule favours small pruned cells (about 9% of samples are input -> output
     # alone), so repeats are common: an independent host-side run of the rule gave 294
@@ -431,7 +441,7 @@ def test_sample_gives_valid_raw_cells(space, fns):
 
 
 def test_mutate_gives_valid_different_cells(space, fns):
-    sampled = jax.tree_util.tree_map(lambda x: x[: BATCH // 2], fns["sample"](jax.random.key(8)))
+    sampled = jax.tree_util.tree_map(lambda x: x[: BATCH // 2], fns["sample_raw"](jax.random.key(8)))
     packed = run(fns["from_index"], jnp.arange(BATCH // 2, dtype=jnp.int32) * 811)
     parents = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([jnp.asarray(a), jnp.asarray(b)]), sampled, packed)
     keys = jax.random.split(jax.random.key(9), BATCH)

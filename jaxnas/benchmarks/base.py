@@ -10,11 +10,13 @@ ever mapped to a nearby architecture.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from jaxnas.spaces import base as spaces_base
+from jaxnas.spaces import restricted
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -39,6 +41,18 @@ class Benchmark:
                 )
             # Benchmarks are shared (load_benchmark caches them): make them immutable.
             column.setflags(write=False)
+
+    @functools.cached_property
+    def search_space(self) -> spaces_base.SearchSpace:
+        """The space searches run in: restricted to this benchmark's architectures.
+
+        The same space when the benchmark covers all of it (NB201, NB-Graph); otherwise
+        sampling and mutation skip cells the benchmark does not contain (nb101_subset),
+        which costs no queries and reveals nothing about accuracy.
+        """
+        if self.available.all():
+            return self.space
+        return restricted.RestrictedSpace(self.space, self.available)
 
     @property
     def available(self) -> np.ndarray:

@@ -58,11 +58,25 @@ class SearchSpace(abc.ABC):
     # ----------------------------------------------------------------- generation
     @abc.abstractmethod
     def sample(self, key: jax.Array) -> Arch:
-        """A random valid architecture (the space's own generative rule)."""
+        """A valid architecture drawn uniformly from the space's enumeration.
+
+        Uniform over distinct architectures, so random search and initial training sets
+        are not dominated by cells that a raw generative rule produces many times.
+        """
 
     @abc.abstractmethod
     def mutate(self, key: jax.Array, arch: Arch) -> Arch:
         """A valid architecture one mutation away from ``arch`` and different from it."""
+
+    def mutate_where(self, key: jax.Array, arch: Arch, accept) -> Arch:
+        """A mutation of ``arch`` that also satisfies ``accept(child) -> bool``.
+
+        Rejection sampling over ``mutate``; spaces whose ``mutate`` is itself a rejection
+        loop override this to fold ``accept`` into that one loop. If no child is accepted
+        within the round limit the last one is returned (callers treat it as any other
+        child: the ledger answers NaN for cells outside the benchmark).
+        """
+        return first_accepted(key, lambda k: self.mutate(k, arch), accept)
 
     # ----------------------------------------------------------------- validity
     @abc.abstractmethod
@@ -189,6 +203,33 @@ def graphs_tuple(graphs: CellGraph, num_node_types: int, max_edges: int) -> jrap
         n_node=n_node_all,
         n_edge=n_edge_all,
     )
+
+
+def first_accepted(key: jax.Array, propose, accept, block: int = 8, max_rounds: int = 64) -> Arch:
+    """Vectorised rejection sampling: ``block`` proposals per round, the first accepted.
+
+    Taking the first accepted of i.i.d. proposals is exactly sequential rejection
+    sampling; a ``lax.while_loop`` draws another block only when a whole block fails.
+    ``propose(key)`` gives one architecture. After ``max_rounds`` failed rounds the last
+    proposal is returned.
+    """
+
+    def round_(carry):
+        rounds, key, _, _ = carry
+        key, block_key = jax.random.split(key)
+        proposals = jax.vmap(propose)(jax.random.split(block_key, block))
+        hits = jax.vmap(accept)(proposals)
+        first = jnp.argmax(hits)
+        return rounds + 1, key, jax.tree_util.tree_map(lambda a: a[first], proposals), hits[first]
+
+    def cond(carry):
+        rounds, _, _, found = carry
+        return ~found & (rounds < max_rounds)
+
+    template = jax.eval_shape(propose, key)
+    empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+    carry = (jnp.zeros((), jnp.int32), key, empty, jnp.zeros((), bool))
+    return jax.lax.while_loop(cond, round_, carry)[2]
 
 
 def graph_mask(graphs: jraph.GraphsTuple) -> jax.Array:

@@ -641,12 +641,25 @@ class NB101Space(base.SearchSpace):
 
     # ------------------------------------------------------------------ generation
     def sample(self, key):
+        """A cell drawn uniformly from the 423,624 cells of the space (a packed spec).
+
+        Uniform over distinct cells, like the other spaces' ``sample``. The paper's raw
+        rule (:meth:`sample_raw`) is heavily skewed: about 9 % of its draws are the bare
+        input -> output cell and half of any batch are repeats, which wastes random
+        search and initial populations on a few small cells.
+        """
+        return self.from_index(jax.random.randint(key, (), 0, NUM_ARCHITECTURES, jnp.int32))
+
+    def sample_raw(self, key):
         """The NB101 random rule (a raw 7-vertex spec): each of the 21 edge slots on with
         p = 0.5 and a uniform op on vertices 1..5, rejected until valid (about 3 in 4
         proposals are)."""
         return _first_accepted(key, _random_raw_spec, self.is_valid, _SAMPLE_BLOCK, _RANDOM_SPEC_BITS)[0]
 
     def mutate(self, key, arch):
+        return self.mutate_where(key, arch, None)
+
+    def mutate_where(self, key, arch, accept):
         """NB101 regularised-evolution mutation; returns a raw 7-vertex spec.
 
         As ``mutate_spec`` in the NB101 example code: each of the 21 edge slots flips
@@ -655,8 +668,8 @@ class NB101Space(base.SearchSpace):
         valid -- and here also a different cell (pruned, up to isomorphism: WL hash, not
         the raw arrays). A packed ``arch`` is first expanded to raw form (output moved
         to vertex 6, filler vertices with a random op and no edges: the same cell).
-        Should 16,000 proposals all fail (never in practice), the expanded parent is
-        returned.
+        ``accept`` (optional) is an extra predicate folded into the same rejection loop.
+        Should every proposal fail (never in practice), the expanded parent is returned.
         """
         expand_key, loop_key = jax.random.split(key)
         parent = _expand_to_raw(expand_key, *_arrays(arch))
@@ -676,11 +689,14 @@ class NB101Space(base.SearchSpace):
                 ops=jnp.where(change, new_op, parent.ops),
             )
 
-        def accept(cell):
+        def acceptable(cell):
             new_hash = _wl_hash(cell.adjacency, cell.ops)
-            return _is_valid(cell.adjacency, cell.ops) & jnp.any(new_hash != parent_hash)
+            ok = _is_valid(cell.adjacency, cell.ops) & jnp.any(new_hash != parent_hash)
+            return ok if accept is None else ok & accept(cell)
 
-        child, found = _first_accepted(loop_key, propose, accept, _MUTATE_BLOCK, _MUTATION_BITS)
+        # An extra predicate (e.g. "in the benchmark") accepts far fewer proposals.
+        block = _MUTATE_BLOCK if accept is None else 4 * _MUTATE_BLOCK
+        child, found = _first_accepted(loop_key, propose, acceptable, block, _MUTATION_BITS)
         return jax.tree_util.tree_map(lambda c, p: jnp.where(found, c, p), child, parent)
 
     # ------------------------------------------------------------------ validity
