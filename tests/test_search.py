@@ -102,3 +102,4 @@ def test_results_json_contract(bench):
     assert len(out["curve"]["mean"]) == len(out["curve"]["std"]) == 20
     assert out["final"]["per_seed"] == pytest.approx(result.curve[:, -1].tolist())
     assert out["final"]["mean"] == pytest.approx(float(np.mean(result.curve[:, -1])))
+    assert out["ledger"]["history"] == result.history.tolist()

@@ -83,6 +83,8 @@ class SearchResult:
                 "queries_per_seed": [int(q) for q in self.queries],
                 "steps_per_seed": [int(s) for s in self.steps],
                 "budget_reached_all_seeds": bool(np.all(self.queries == self.budget)),
+                # Space index of every charged query, in order, per seed (-1 = unused).
+                "history": self.history.tolist(),
             },
             "at_queries": {
                 str(q): {
