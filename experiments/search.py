@@ -17,9 +17,10 @@ import pathlib
 import sys
 import typing
 
+import jax
 from absl import app, flags, logging
 
-from jaxnas import benchmarks, data, plotting, search
+from jaxnas import benchmarks, checkpoint, data, distributed, plotting, search
 from jaxnas.search import runner
 
 FLAGS = flags.FLAGS
@@ -37,6 +38,13 @@ flags.register_validator(
     "report_at", lambda values: all(v.strip().isdigit() and int(v) > 0 for v in values),
     message="--report_at must be a comma-separated list of positive integers")
 flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default 100 per query).")
+flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices).", lower_bound=1)
+flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
+                  "every host runs the same command.")
+flags.DEFINE_string("checkpoint_dir", None, "Save the search state here (orbax) every --checkpoint_every_steps.")
+flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between checkpoints (default: every chunk).",
+                     lower_bound=1)
+flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir.")
 
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
 
@@ -74,6 +82,9 @@ def main(argv):
             set_flags = [f.name for f in dataclasses.fields(search.config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
             if set_flags:
                 raise app.UsageError(f"flags for {name} ({set_flags}) given but --algorithm={FLAGS.algorithm}")
+    if FLAGS.resume and not FLAGS.checkpoint_dir:
+        raise app.UsageError("--resume needs --checkpoint_dir")
+    distributed.initialize(FLAGS.distributed)
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
         benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)
@@ -87,15 +98,25 @@ def main(argv):
     logging.info("algorithm %s %s", FLAGS.algorithm, config)
 
     algorithm = search.make_algorithm(FLAGS.algorithm, benchmark.search_space, config)
-    result = runner.run_search(
-        algorithm,
-        benchmark,
-        budget=FLAGS.budget,
-        num_seeds=FLAGS.seeds,
-        seed=FLAGS.seed,
-        algorithm_name=FLAGS.algorithm,
-        max_steps=FLAGS.max_steps,
-    )
+    try:
+        result = runner.run_search(
+            algorithm,
+            benchmark,
+            budget=FLAGS.budget,
+            num_seeds=FLAGS.seeds,
+            seed=FLAGS.seed,
+            algorithm_name=FLAGS.algorithm,
+            max_steps=FLAGS.max_steps,
+            num_devices=FLAGS.num_devices,
+            checkpoint_dir=FLAGS.checkpoint_dir,
+            checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+            resume=FLAGS.resume,
+            run_info={"config": dataclasses.asdict(config)},
+        )
+    except (distributed.DeviceCountError, checkpoint.CheckpointMismatchError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")  # a clear message, no traceback
+    if jax.process_index() != 0:
+        return  # one writer in multi-host runs
 
     out = pathlib.Path(FLAGS.output_dir)
     out.mkdir(parents=True, exist_ok=True)

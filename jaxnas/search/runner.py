@@ -1,8 +1,8 @@
 """Runs an ask/tell search algorithm against a benchmark, many seeds at once.
 
 One search step is ``ask -> index -> ledger.query -> tell``. Steps run inside a jitted
-``lax.while_loop`` vmapped over seeds, in chunks: between chunks the host logs progress
-(and later checkpoints). Step keys are ``fold_in(seed_key, step)`` and seed keys
+``lax.while_loop`` vmapped over seeds and sharded over a device mesh, in chunks: between
+chunks the host logs progress and checkpoints. Step keys are ``fold_in(seed_key, step)`` and seed keys
 ``fold_in(key, seed)``, so results do not depend on the chunk size or on how many seeds
 run together.
 """
@@ -10,6 +10,7 @@ run together.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import metrics
+from jaxnas import checkpoint, distributed, metrics
 from jaxnas.benchmarks import ledger as ledger_lib
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.search.base import SearchAlgorithm
@@ -107,6 +108,15 @@ class SearchResult:
         return self.curve[:, queries - 1]
 
 
+def _log_progress(name, benchmark, states, limit, counts, budget, seconds, num_seeds):
+    values = np.asarray(distributed.to_host(states.ledger.values))[:num_seeds]
+    best = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
+    logging.info(
+        "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs",
+        name or "search", benchmark.name, limit, counts.mean(), budget, counts.min(), float(np.mean(best)), seconds,
+    )
+
+
 def _floats(array) -> list:
     return [None if np.isnan(v) else float(v) for v in np.asarray(array, np.float64)]
 
@@ -121,6 +131,12 @@ def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int,
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _make_init(algorithm: SearchAlgorithm, num_architectures: int, budget: int, sharding) -> Callable:
+    init = functools.partial(_init_state, algorithm, num_architectures, budget)
+    return jax.jit(jax.vmap(init), out_shardings=sharding)
+
+
 def _search_step(algorithm: SearchAlgorithm, index_fn, table, state: SearchState) -> SearchState:
     key = jax.random.fold_in(state.key, state.step)
     archs, alg_state = algorithm.ask(state.algorithm, key)
@@ -130,8 +146,12 @@ def _search_step(algorithm: SearchAlgorithm, index_fn, table, state: SearchState
     return SearchState(algorithm=alg_state, ledger=ledger, step=state.step + 1, key=state.key)
 
 
-def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark) -> Callable:
-    """jit(vmap(run until `limit` steps or budget spent)) for one algorithm/benchmark."""
+@functools.lru_cache(maxsize=32)
+def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark, sharding=None) -> Callable:
+    """jit(vmap(run until `limit` steps or budget spent)) for one algorithm/benchmark.
+
+    Cached, so repeated searches with the same algorithm object reuse the compiled code.
+    """
     table = jnp.asarray(benchmark.signal)
     index_fn = benchmark.space.index
 
@@ -141,7 +161,7 @@ def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark) -> Callable:
 
         return jax.lax.while_loop(cond, lambda s: _search_step(algorithm, index_fn, table, s), state)
 
-    return jax.jit(jax.vmap(advance, in_axes=(0, None)))
+    return jax.jit(jax.vmap(advance, in_axes=(0, None)), out_shardings=sharding)
 
 
 def run_search(
@@ -154,48 +174,82 @@ def run_search(
     max_steps: Optional[int] = None,
     chunk_steps: Optional[int] = None,
     log_every_seconds: float = 5.0,
+    num_devices: Optional[int] = None,
+    checkpoint_dir: Optional[str] = None,
+    checkpoint_every_steps: Optional[int] = None,
+    resume: bool = False,
+    run_info: Optional[dict] = None,
 ) -> SearchResult:
     """Runs ``num_seeds`` independent searches (seeds seed..seed+S-1) with one program.
 
     A seed stops when it has spent ``budget`` queries or taken ``max_steps`` ask/tell
     steps (default 100 steps per query, so an algorithm that keeps re-asking known or
     absent architectures still terminates).
+
+    Seeds are sharded over ``num_devices`` devices (default all). With
+    ``checkpoint_dir`` the state is saved every ``checkpoint_every_steps`` steps (default
+    every chunk) and at the end; ``resume`` continues from the newest checkpoint there,
+    which must come from the same run (``run_info`` describes it: algorithm, benchmark,
+    hyperparameters). Results do not depend on the device count, the chunking or on
+    resuming.
     """
     if budget <= 0:
         raise ValueError(f"budget must be positive, got {budget}")
     if num_seeds <= 0:
         raise ValueError(f"number of seeds must be positive, got {num_seeds}")
+    if resume and not checkpoint_dir:
+        raise ValueError("resume needs a checkpoint directory")
     max_steps = max_steps or 100 * budget + 1000
     chunk_steps = chunk_steps or max(1, budget // (10 * algorithm.batch_size))
     start = time.perf_counter()
 
+    mesh = distributed.seed_mesh(num_devices)
+    sharding = distributed.seed_sharding(mesh)
     seeds = np.arange(seed, seed + num_seeds)
+    # Pad to a multiple of the device count; seeds are independent, the extras are dropped.
+    run_seeds = np.arange(seed, seed + distributed.padded_count(num_seeds, mesh))
     base_key = jax.random.key(0)
-    keys = jax.vmap(lambda s: jax.random.fold_in(base_key, s))(jnp.asarray(seeds, jnp.uint32))
-    init = jax.jit(jax.vmap(lambda k: _init_state(algorithm, benchmark.space.num_architectures, budget, k)))
-    states = init(keys)
-    advance = make_stepper(algorithm, benchmark)
+    keys = jax.vmap(lambda s: jax.random.fold_in(base_key, s))(jnp.asarray(run_seeds, jnp.uint32))
+    states = _make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
+        jax.device_put(keys, sharding)
+    )
+    advance = make_stepper(algorithm, benchmark, sharding)
 
-    limit, last_log = 0, start
+    checkpointer, limit, last_saved = None, 0, 0
+    if checkpoint_dir:
+        run = {"budget": budget, "seeds": num_seeds, "seed": seed, "max_steps": max_steps,
+               "benchmark": benchmark.name, "algorithm": algorithm_name, **(run_info or {})}
+        checkpointer = checkpoint.Checkpointer(checkpoint_dir, run)
+        if resume:
+            limit, states = checkpointer.restore(states)
+            last_saved = limit
+            logging.info("resumed from %s at step %d", checkpoint_dir, limit)
+    checkpoint_every_steps = checkpoint_every_steps or chunk_steps
+
+    last_log = start
     while True:
-        limit = min(limit + chunk_steps, max_steps)
-        states = advance(states, jnp.int32(limit))
-        counts = np.asarray(states.ledger.count)
+        counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
         done = bool(np.all(counts >= budget)) or limit >= max_steps
-        now = time.perf_counter()
-        if done or now - last_log >= log_every_seconds:
-            values = np.asarray(states.ledger.values)
-            best = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
-            logging.info(
-                "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs",
-                algorithm_name or "search", benchmark.name, limit, counts.mean(), budget,
-                counts.min(), float(np.mean(best)), now - start,
-            )
-            last_log = now
         if done:
             break
+        limit = min(limit + chunk_steps, max_steps)
+        states = advance(states, jnp.int32(limit))
+        counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
+        now = time.perf_counter()
+        if checkpointer and limit - last_saved >= checkpoint_every_steps:
+            checkpointer.save(limit, states)
+            last_saved = limit
+        if now - last_log >= log_every_seconds:
+            _log_progress(algorithm_name, benchmark, states, limit, counts, budget, now - start, num_seeds)
+            last_log = now
+    _log_progress(algorithm_name, benchmark, states, limit, counts, budget, time.perf_counter() - start, num_seeds)
+    if checkpointer:
+        if last_saved != limit:
+            checkpointer.save(limit, states)
+        checkpointer.close()
 
-    ledger = jax.device_get(states.ledger)
+    states = jax.tree_util.tree_map(lambda a: a[:num_seeds], distributed.to_host(states))
+    ledger = states.ledger
     history = np.asarray(ledger.history)
     reported = np.where(history >= 0, benchmark.reported[np.maximum(history, 0)], np.nan).astype(np.float32)
     signal = np.asarray(ledger.values, np.float32)

@@ -1,0 +1,48 @@
+"""Wall time of S vmapped seeds vs 1 seed, per search algorithm.
+
+    python scripts/bench_seeds.py --benchmark=nb201_cifar10 --algorithms=random,evolution \
+        --budget=150 --seeds=32
+
+For each algorithm it runs the search with 1 seed and with S seeds, twice each: the first
+run includes compilation, the second is the steady-state cost (compiled program cached).
+Prints both times and the S/1 ratios; "seeds are a batch dimension" means the ratio is
+far below S.
+"""
+
+import argparse
+import time
+
+from jaxnas import benchmarks, search
+from jaxnas.search import runner
+
+
+def timed(algorithm, bench, budget, seeds, name):
+    start = time.perf_counter()
+    result = runner.run_search(algorithm, bench, budget, seeds, algorithm_name=name, log_every_seconds=1e9)
+    return time.perf_counter() - start, result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--benchmark", default="nb201_cifar10")
+    parser.add_argument("--algorithms", default="random,evolution")
+    parser.add_argument("--budget", type=int, default=150)
+    parser.add_argument("--seeds", type=int, default=32)
+    args = parser.parse_args()
+    bench = benchmarks.load_benchmark(args.benchmark)
+    print(f"{args.benchmark}, budget {args.budget}: wall seconds (first run incl. compile / steady state)")
+    for name in args.algorithms.split(","):
+        config = search.config_class(name).for_benchmark(bench.name)
+        algorithm = search.make_algorithm(name, bench.search_space, config)
+        rows = {}
+        for seeds in (1, args.seeds):
+            first, _ = timed(algorithm, bench, args.budget, seeds, name)
+            steady, result = timed(algorithm, bench, args.budget, seeds, name)
+            rows[seeds] = (first, steady, int(result.steps.max()))
+        (f1, s1, k1), (fs, ss, ks) = rows[1], rows[args.seeds]
+        print(f"  {name:10s} 1 seed: {f1:7.2f} / {s1:7.2f} s ({k1} steps)   {args.seeds} seeds: "
+              f"{fs:7.2f} / {ss:7.2f} s ({ks} steps)   ratio {fs / f1:.2f} / {ss / s1:.2f}")
+
+
+if __name__ == "__main__":
+    main()
