@@ -1,0 +1,212 @@
+"""Measuring predictor throughput honestly: timing, the matmul roofline, a PyTorch mirror.
+
+Timings are medians of repeats after compilation and warm-up, with
+``block_until_ready`` (JAX) or the result's materialisation (PyTorch, CPU/GPU synced).
+The roofline is this machine's own float32 matmul rate, measured with a large matmul,
+so "fraction of the matmul-bound limit" = model FLOP/s / matmul FLOP/s.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2, min_seconds: float = 0.0) -> float:
+    """Median wall time of ``fn()`` (which must block until its result is ready)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    while len(times) < repeats or sum(times) < min_seconds:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
+    """This device's float32 matmul rate (FLOP/s) on a size x size x size product."""
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
+    matmul = jax.jit(lambda x, y: x @ y)
+    seconds = median_seconds(lambda: matmul(a, b).block_until_ready(), repeats)
+    return 2.0 * size**3 / seconds
+
+
+def compiled_memory_bytes(jitted: Callable, *args) -> Optional[int]:
+    """Bytes XLA reserves for one call (arguments + outputs + temporaries), if reported."""
+    try:
+        analysis = jitted.lower(*args).compile().memory_analysis()
+    except Exception:  # some backends do not implement it
+        return None
+    if analysis is None:
+        return None
+    return int(analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes)
+
+
+def device_peak_bytes() -> Optional[int]:
+    """Peak device memory in use (GPU/TPU); None on CPU, which keeps no such counter."""
+    stats = jax.devices()[0].memory_stats()
+    return None if not stats else int(stats.get("peak_bytes_in_use", 0)) or None
+
+
+def process_peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def device_description() -> dict:
+    devices = jax.devices()
+    return {"platform": devices[0].platform, "device_kind": devices[0].device_kind, "device_count": len(devices),
+            "jax": jax.__version__}
+
+
+def gcn_flops_per_architecture(num_nodes: int, in_features: int, hidden_sizes, fc_sizes, directions: int) -> float:
+    """Forward FLOPs of the cell-graph GCN per architecture in its dense form.
+
+    Per layer and direction: node transform 2*N*Fin*Fout plus aggregation 2*N*N*Fout;
+    then the mean-pool and the fully connected head. The same count is used for every
+    implementation, so achieved FLOP/s compare like with like.
+    """
+    flops, width = 0.0, in_features
+    for out in hidden_sizes:
+        flops += directions * (2 * num_nodes * width * out + 2 * num_nodes * num_nodes * out)
+        width = out
+    flops += num_nodes * width  # mean pool
+    for out in fc_sizes:
+        flops += 2 * width * out
+        width = out
+    return flops + 2 * width  # scalar output
+
+
+def torch_gcn(in_features: int, hidden_sizes, fc_sizes, directions: int):
+    """The cell-graph GCN of :mod:`jaxnas.predictors.gcn` in PyTorch (dense adjacency).
+
+    Same layers and math: per direction relu(mean over {self} U neighbours of W h),
+    directions averaged, mean-pooled over real nodes, ReLU fully connected head, scalar
+    output. Inputs: adjacency float[B, N, N] (i -> j), node features float[B, N, F],
+    node mask float[B, N].
+    """
+    import torch
+    from torch import nn
+
+    class TorchGCN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            widths = [in_features, *hidden_sizes]
+            self.layers = nn.ModuleList(
+                nn.ModuleList(nn.Linear(widths[i], widths[i + 1]) for _ in range(directions))
+                for i in range(len(hidden_sizes))
+            )
+            fc_widths = [widths[-1], *fc_sizes]
+            self.fc = nn.ModuleList(nn.Linear(fc_widths[i], fc_widths[i + 1]) for i in range(len(fc_sizes)))
+            self.out = nn.Linear(fc_widths[-1], 1)
+
+        def forward(self, adjacency, features, mask):
+            eye = torch.eye(adjacency.shape[-1], dtype=features.dtype, device=features.device)
+            real = mask[:, :, None] * mask[:, None, :]
+            # Row-normalised with self-loops; forward: a node hears its predecessors.
+            forward_adj = (adjacency.transpose(1, 2) * real + eye * mask[:, :, None])
+            reverse_adj = (adjacency * real + eye * mask[:, :, None])
+            mats = [forward_adj, reverse_adj][:directions]
+            mats = [m / m.sum(-1, keepdim=True).clamp_min(1e-12) for m in mats]
+            h = features
+            for layer in self.layers:
+                h = sum(torch.relu(torch.bmm(m, lin(h))) for m, lin in zip(mats, layer)) / directions
+            pooled = (h * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+            for lin in self.fc:
+                pooled = torch.relu(lin(pooled))
+            return self.out(pooled)[:, 0]
+
+    return TorchGCN()
+
+
+def load_jax_gcn_params_into_torch(torch_model, params: Any, directions: int) -> None:
+    """Copies a flax GraphRegressor's weights (gcn.make_model layout) into ``torch_gcn``."""
+    import torch
+
+    encoder = params["params"]["encoder"]
+    head = params["params"]["head"]
+    names = ["forward", "reverse"][:directions]
+    with torch.no_grad():
+        for i, layer in enumerate(torch_model.layers):
+            conv = encoder[f"DirectedGraphConv_{i}"]
+            for lin, name in zip(layer, names):
+                lin.weight.copy_(torch.from_numpy(np.asarray(conv[name]["kernel"]).T.copy()))
+                lin.bias.copy_(torch.from_numpy(np.asarray(conv[name]["bias"]).copy()))
+        dense = [head[f"Dense_{i}"] for i in range(len(torch_model.fc) + 1)]
+        for lin, p in zip([*torch_model.fc, torch_model.out], dense):
+            lin.weight.copy_(torch.from_numpy(np.asarray(p["kernel"]).T.copy()))
+            lin.bias.copy_(torch.from_numpy(np.asarray(p["bias"]).copy()))
+
+
+def dense_inputs(graphs, num_node_types: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(adjacency, one-hot features, mask) float32 arrays from a batch of CellGraphs."""
+    node_ops = np.asarray(graphs.node_ops)
+    mask = (node_ops >= 0).astype(np.float32)
+    features = np.eye(num_node_types, dtype=np.float32)[np.maximum(node_ops, 0)] * mask[..., None]
+    adjacency = np.asarray(graphs.adjacency, np.float32) * mask[:, :, None] * mask[:, None, :]
+    return adjacency, features, mask
+
+
+# ------------------------------------------------------------------ predictor adapters
+class ThroughputModel:
+    """What the benchmark needs from a predictor: a jitted batch inference and a jitted
+    training step, both on the space's per-architecture CellGraph arrays, plus the model
+    FLOPs per architecture (None when no honest count exists) and a PyTorch mirror."""
+
+    def __init__(self, name, init, predict, train_step, flops_per_arch=None, torch_model=None):
+        self.name = name
+        self.init = init  # key, example graphs -> (params, opt_state)
+        self.predict = predict  # (params, graphs) -> scores, jitted
+        self.train_step = train_step  # (params, opt_state, graphs, targets) -> (params, opt_state, loss), jitted
+        self.flops_per_arch = flops_per_arch
+        self.torch_model = torch_model  # () -> (torch module, load_weights(params)) or None
+
+
+def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputModel:
+    """The cell-graph GCN (Wen et al. sizes by default), MSE training with Adam."""
+    import optax
+
+    from jaxnas.predictors import gcn
+
+    config = config or gcn.GCNConfig(dropout=0.0)  # dropout off: the same work as the torch mirror
+    model = gcn.make_model(config)
+    optimizer = optax.adam(config.learning_rate)
+    directions = 2 if config.directions == "both" else 1
+    if config.directions not in ("both", "forward"):
+        raise ValueError("the throughput mirror implements directions 'both' and 'forward'")
+
+    def init(key, graphs):
+        params = model.init(key, gcn.batch_graphs(space, graphs))
+        return params, optimizer.init(params)
+
+    @jax.jit
+    def predict(params, graphs):
+        return model.apply(params, gcn.batch_graphs(space, graphs))
+
+    @jax.jit
+    def train_step(params, opt_state, graphs, targets):
+        def loss_fn(p):
+            return jnp.mean((model.apply(p, gcn.batch_graphs(space, graphs)) - targets) ** 2)
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    hidden = (config.hidden,) * config.num_layers
+    flops = gcn_flops_per_architecture(space.max_nodes, space.num_node_types, hidden, (config.fc_hidden,), directions)
+
+    def torch_model():
+        module = torch_gcn(space.num_node_types, hidden, (config.fc_hidden,), directions)
+        return module, lambda params: load_jax_gcn_params_into_torch(module, params, directions)
+
+    return ThroughputModel(name, init, predict, train_step, flops, torch_model)
+
+
+ADAPTERS = {"gcn": gcn_throughput_model}
