@@ -39,10 +39,6 @@ flags.register_validator("batch_sizes", lambda v: all(x.strip().isdigit() and in
                          message="--batch_sizes must be a comma-separated list of positive integers")
 
 
-def _graphs(space, indices):
-    return jax.jit(jax.vmap(lambda i: space.graph(space.from_index(i))))(jnp.asarray(indices, jnp.int32))
-
-
 def _slice(tree, n):
     return jax.tree_util.tree_map(lambda a: a[:n], tree)
 
@@ -58,9 +54,9 @@ def _torch_available() -> bool:
 def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells):
     rng = np.random.default_rng(0)
     largest = max(max(batch_sizes), train_batch)
-    graphs = _graphs(space, rng.integers(0, space.num_architectures, largest))
+    inputs = model.inputs(space, rng.integers(0, space.num_architectures, largest))
     targets = jnp.asarray(rng.normal(size=largest), jnp.float32)
-    params, opt_state = model.init(jax.random.key(0), _slice(graphs, 2))
+    params, opt_state = model.init(jax.random.key(0), _slice(inputs, 2))
     matmul = throughput.matmul_flops_per_second()
     out = {"device": throughput.device_description(), "matmul_flops_per_second": matmul,
            "flops_per_architecture": model.flops_per_arch, "jax": {}, "torch": None}
@@ -72,10 +68,10 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
         torch_module, load = model.torch_model()
         load(params)
         torch_module.eval()
-        adjacency, features, mask = (torch.from_numpy(x) for x in throughput.dense_inputs(graphs, space.num_node_types))
+        adjacency, features, mask = (torch.from_numpy(x) for x in throughput.dense_inputs(inputs, space.num_node_types))
         with torch.no_grad():
             gap = float(np.max(np.abs(torch_module(adjacency[:256], features[:256], mask[:256]).numpy()
-                                      - np.asarray(model.predict(params, _slice(graphs, 256))))))
+                                      - np.asarray(model.predict(params, _slice(inputs, 256))))))
         if gap > 1e-4:
             raise AssertionError(f"the PyTorch mirror disagrees with the JAX model by {gap}")
         out["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(), "max_abs_difference": gap}
@@ -89,7 +85,7 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
         where[key] = entry
 
     for batch in sorted(set(batch_sizes) | {train_batch}):
-        g, t = _slice(graphs, batch), targets[:batch]
+        g, t = _slice(inputs, batch), targets[:batch]
         row = out["jax"].setdefault(str(batch), {})
         record(row, "inference", throughput.median_seconds(lambda: model.predict(params, g).block_until_ready(), repeats),
                batch, "architectures")
@@ -126,16 +122,16 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
         n = space.num_architectures
         chunks = -(-n // chunk)
         indices = np.minimum(np.arange(chunks * chunk), n - 1).reshape(chunks, chunk)
-        all_graphs = jax.tree_util.tree_map(lambda a: a.reshape((chunks, chunk) + a.shape[1:]),
-                                            _graphs(space, indices.reshape(-1)))
+        all_inputs = jax.tree_util.tree_map(lambda a: a.reshape((chunks, chunk) + a.shape[1:]),
+                                            model.inputs(space, indices.reshape(-1)))
         predict_all = jax.jit(lambda p, gs: jax.lax.map(lambda g: model.predict(p, g), gs))
-        seconds = throughput.median_seconds(lambda: predict_all(params, all_graphs).block_until_ready(),
+        seconds = throughput.median_seconds(lambda: predict_all(params, all_inputs).block_until_ready(),
                                             max(2, repeats // 2), warmup=1)
         entry = {"architectures": n, "chunk": chunk}
         record(entry, "jax", seconds, n, "architectures")
         if torch_module is not None:
             dense = [torch.from_numpy(x) for x in throughput.dense_inputs(
-                jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), all_graphs), space.num_node_types)]
+                jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), all_inputs), space.num_node_types)]
 
             def torch_all():
                 with torch.no_grad():

@@ -156,17 +156,31 @@ def dense_inputs(graphs, num_node_types: int) -> tuple[np.ndarray, np.ndarray, n
 
 # ------------------------------------------------------------------ predictor adapters
 class ThroughputModel:
-    """What the benchmark needs from a predictor: a jitted batch inference and a jitted
-    training step, both on the space's per-architecture CellGraph arrays, plus the model
+    """What the benchmark needs from a predictor: how architectures become its inputs, a
+    jitted batch inference and a jitted training step on those inputs, plus the model
     FLOPs per architecture (None when no honest count exists) and a PyTorch mirror."""
 
-    def __init__(self, name, init, predict, train_step, flops_per_arch=None, torch_model=None):
+    def __init__(self, name, init, predict, train_step, flops_per_arch=None, torch_model=None,
+                 inputs=None):
         self.name = name
-        self.init = init  # key, example graphs -> (params, opt_state)
+        # (space, int32[B] architecture indices) -> the model's input batch (a pytree with
+        # leading axis B); default: the per-architecture CellGraph arrays.
+        self.inputs = inputs or cell_graph_inputs
+        self.init = init  # key, example inputs -> (params, opt_state)
         self.predict = predict  # (params, graphs) -> scores, jitted
         self.train_step = train_step  # (params, opt_state, graphs, targets) -> (params, opt_state, loss), jitted
         self.flops_per_arch = flops_per_arch
         self.torch_model = torch_model  # () -> (torch module, load_weights(params)) or None
+
+
+def cell_graph_inputs(space, indices) -> Any:
+    """The CellGraph arrays of architectures given by index (one compiled gather)."""
+    return jax.jit(jax.vmap(lambda i: space.graph(space.from_index(i))))(jnp.asarray(indices, jnp.int32))
+
+
+def token_inputs(space, indices) -> jax.Array:
+    """int32[B, T]: the token sequences of architectures given by index."""
+    return jax.jit(jax.vmap(lambda i: space.tokens(space.from_index(i))))(jnp.asarray(indices, jnp.int32))
 
 
 def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputModel:
@@ -209,4 +223,37 @@ def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputMod
     return ThroughputModel(name, init, predict, train_step, flops, torch_model)
 
 
-ADAPTERS = {"gcn": gcn_throughput_model}
+def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputModel:
+    """SemiNAS's NAO (LSTM encoder, MLP predictor, attention decoder) on token sequences:
+    inference = encoder + predictor; a training step = the joint MSE + reconstruction loss
+    (teacher-forced decoder) with the reference optimiser. No PyTorch mirror and no FLOP
+    count (the LSTMs' recurrent steps are not a matmul-bound workload)."""
+    import optax
+
+    from jaxnas.predictors import nao
+
+    config = config or nao.NAOConfig(dropout=0.0)
+    model = nao.make_model(space, config)
+    optimizer = nao.make_optimizer(config)
+    loss_fn = nao.make_loss(model, config.trade_off)
+
+    def init(key, tokens):
+        params = nao.init_params(model, key, space.sequence_length)
+        return params, optimizer.init(params)
+
+    @jax.jit
+    def predict(params, tokens):
+        return model.apply(params, tokens, method=nao.NAO.predict)
+
+    @jax.jit
+    def train_step(params, opt_state, tokens, targets):
+        batch = {"tokens": tokens, "target": targets, "weight": jnp.ones_like(targets)}
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, batch, jnp.ones_like(targets), jax.random.key(0))
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return ThroughputModel(name, init, predict, train_step, inputs=token_inputs)
+
+
+ADAPTERS = {"gcn": gcn_throughput_model, "nao": nao_throughput_model}

@@ -15,7 +15,12 @@ class PredictorEntry(NamedTuple):
 
 
 # Each predictor module adds its entry here.
-_PREDICTORS: dict[str, PredictorEntry] = {}
+_PREDICTORS: dict[str, PredictorEntry] = {
+    "gcn": PredictorEntry("jaxnas.predictors.gcn", "gcn_predictor", "GCNConfig"),
+    "assessor": PredictorEntry("jaxnas.predictors.assessor", "assessor_predictor", "AssessorConfig"),
+    "nao": PredictorEntry("jaxnas.predictors.nao", "nao_predictor", "NAOConfig"),
+    "acenas": PredictorEntry("jaxnas.predictors.acenas", "acenas_predictor", "AceNASConfig"),
+}
 PREDICTOR_NAMES = tuple(_PREDICTORS)
 
 

@@ -18,6 +18,10 @@ class AlgorithmEntry(NamedTuple):
 _ALGORITHMS = {
     "random": AlgorithmEntry("jaxnas.search.random_search", "random_search", "RandomSearchConfig"),
     "evolution": AlgorithmEntry("jaxnas.search.evolution", "regularized_evolution", "EvolutionConfig"),
+    "assessor": AlgorithmEntry("jaxnas.search.predictor_search", "assessor_search", "AssessorSearchConfig"),
+    "gcn": AlgorithmEntry("jaxnas.search.predictor_search", "gcn_search", "GCNSearchConfig"),
+    "seminas": AlgorithmEntry("jaxnas.search.seminas", "seminas", "SemiNASConfig"),
+    "acenas": AlgorithmEntry("jaxnas.search.acenas", "acenas_search", "AceNASSearchConfig"),
 }
 ALGORITHM_NAMES = tuple(_ALGORITHMS)
 

@@ -1,0 +1,1 @@
+"""Flax cell networks: weight-sharing supernets that run only the sampled ops."""

@@ -1,0 +1,653 @@
+"""Semi-supervised assessor of neural architectures (Tang et al., CVPR 2020).
+
+Three stages, each a pure function:
+
+1. **Architecture auto-encoder** (no labels). The encoder is the project's cell-graph
+   GCN (:class:`jaxnas.predictors.gcn.CellGraphEncoder`, both edge directions) over the
+   padded ``jraph.GraphsTuple`` of one-hot op nodes; its node embeddings, read out in
+   node order (cells have a canonical node order), go through a linear layer to a
+   ``ae_latent``-dim architecture embedding. The decoder (an MLP) reconstructs the
+   adjacency matrix (sigmoid, binary cross-entropy) and every node's op, "padding"
+   included so the node count is reconstructed too (softmax, cross-entropy). It is
+   trained once per space on ALL architectures of the space's enumeration (NB101:
+   423,624 cells, NB201: 15,625, NB-Graph: 26,206) and its embeddings of every row are
+   cached in ``$JAXNAS_CACHE/assessor/`` keyed by space and auto-encoder settings.
+
+2. **Relation graph** over the assessor's pool: every architecture of the search
+   domain (the benchmark's cells: all of NB201/NB-Graph, nb101_subset's 30,001), or
+   ``max_pool`` random cells when the domain is larger (full NB101). Labelled and
+   unlabelled architectures are nodes; edges connect each node to its ``knn`` nearest
+   neighbours in (standardised) embedding space, weighted by a Gaussian kernel
+   ``exp(-d^2 / sigma^2)`` with ``sigma^2 = bandwidth_scale * mean kNN d^2``; edges
+   whose weight is below ``min_weight`` are dropped (the paper's threshold). The graph
+   is made symmetric (union of both directions), without self-loops and without
+   duplicate edges. kNN is exact, blocked brute force (``lax.map`` over query blocks,
+   a matmul and ``lax.top_k`` each), jitted: O(N^2 D) time, O(block * N) memory.
+
+   Paper vs. choice: Tang et al. connect architectures whose embedding distance is
+   small, weighting edges by a kernel of the distance and cutting them at a threshold
+   (a thresholded Gaussian kernel). A pure threshold gives unbounded, wildly varying
+   degrees (near-duplicate cells form dense clusters), which at 100k nodes is neither
+   bounded in memory nor well conditioned; kNN bounds the degree, keeps static shapes
+   and the kernel weights keep the paper's similarity weighting, with the threshold
+   available as ``min_weight`` (0 = off by default, chosen on tuning seeds).
+
+3. **GCN on the relation graph** (Kipf & Welling, jraph senders/receivers, edge
+   weights, symmetric normalisation with self-loops, ``A_hat = D^-1/2 (W + I) D^-1/2``),
+   input = the embeddings, trained transductively with MSE on the labelled nodes'
+   standardised accuracies while every unlabelled node is present; it predicts every
+   node. Layer l computes ``A_hat h W_l + b_l``; the first propagation ``A_hat X`` only
+   depends on the frozen embeddings, so it is computed once per fit.
+
+Deviation: the auto-encoder is pretrained and frozen (two-stage); fine-tuning it
+jointly with the GCN would re-embed the whole pool every step, too costly on CPU.
+
+``fit(key, labelled, labels, unlabelled)``: the unlabelled set is the pool (the whole
+search domain, as the paper samples unlabelled architectures freely from the space);
+the ``unlabelled`` argument adds nothing beyond it. When the pool does not cover the
+domain, labelled cells outside it are attached as extra nodes (symmetric kNN edges into
+the pool) and ``predict`` attaches query cells outside it as receive-only nodes, so
+their scores come from the same trained GCN; when it does cover the domain, cells
+outside it (invalid, not in the benchmark) are scored NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from typing import Any, NamedTuple, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+import optax
+from absl import logging
+
+from jaxnas import data, training
+from jaxnas.predictors import gcn
+from jaxnas.predictors.base import Config, Predictor
+from jaxnas.spaces import base as spaces_base
+
+AE_CACHE_VERSION = 2  # bump when the auto-encoder or its training changes
+
+
+# ============================================================================ config
+@dataclasses.dataclass(frozen=True)
+class AssessorConfig(Config):
+    # Auto-encoder (trained once per space without labels; cached).
+    ae_layers: int = 2
+    ae_hidden: int = 64
+    ae_latent: int = 8  # per node; the architecture embedding has max_nodes * ae_latent dims
+    ae_epochs: int = 30
+    ae_batch_size: int = 256
+    ae_learning_rate: float = 1e-3
+    ae_seed: int = 0
+    # Relation graph.
+    knn: int = 10
+    bandwidth_scale: float = 1.0
+    min_weight: float = 0.0
+    max_pool: int = 100_000
+    pool_seed: int = 0
+    # Transductive GCN on the relation graph. Kipf & Welling's 2 layers x 64, lr 1e-2
+    # overfit the few labels (NB201 tuning seeds, L=100: train tau 0.92, test tau 0.30);
+    # 3 layers (3 hops of the relation graph) with root weights, dropout 0.5, lr 1e-3:
+    # test tau 0.50 (4 layers x 128: 0.51 at ~5x the cost). See notes_issue4.md.
+    gcn_layers: int = 3
+    gcn_hidden: int = 64
+    input_hops: int = 1  # propagations of the input embeddings (1 = Kipf)
+    root_weight: bool = True  # add each node's own features in every layer
+    dropout: float = 0.5
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-4
+    steps: int = 300
+
+    @classmethod
+    def for_benchmark(cls, benchmark_name):
+        # Similar numbers of auto-encoder steps per space: NB101's 423,624 cells need
+        # far fewer passes than NB201's 15,625.
+        if benchmark_name.startswith("nb101"):
+            return cls(ae_epochs=3)
+        if benchmark_name.startswith("nbgraph"):
+            return cls(ae_epochs=20)
+        return cls()
+
+    def validate(self):
+        for name in ("ae_layers", "ae_hidden", "ae_latent", "ae_epochs", "ae_batch_size", "knn",
+                     "max_pool", "gcn_layers", "gcn_hidden", "input_hops", "steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"assessor {name} must be >= 1, got {getattr(self, name)}")
+        if self.knn >= self.max_pool:
+            raise ValueError(f"assessor knn ({self.knn}) must be smaller than max_pool ({self.max_pool})")
+        if not 0.0 <= self.min_weight < 1.0:
+            raise ValueError(f"assessor min_weight must be in [0, 1), got {self.min_weight}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"assessor dropout must be in [0, 1), got {self.dropout}")
+        for name in ("bandwidth_scale", "ae_learning_rate", "learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"assessor {name} must be > 0, got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"assessor weight_decay must be >= 0, got {self.weight_decay}")
+
+    def autoencoder_fields(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name.startswith("ae_")}
+
+
+# ============================================================================ auto-encoder
+class ArchAutoEncoder(nn.Module):
+    """Graph auto-encoder with node-level latents (GAE style).
+
+    Encoder: the cell-graph GCN (both edge directions, self-loops), then a linear map to
+    ``latent`` dims per node. Decoder: adjacency logits ``(z_i P) . (z_j Q)`` (two maps,
+    so edge direction is recoverable) and op logits ``z_i W + b`` over the node types
+    plus a "padding" class. The architecture embedding is the node latents concatenated
+    in node order (zeros at padding nodes): float[B, max_nodes * latent].
+    """
+
+    max_nodes: int
+    num_node_types: int
+    hidden: int = 64
+    layers: int = 2
+    latent: int = 8
+
+    def setup(self):
+        self.encoder = gcn.CellGraphEncoder((self.hidden,) * self.layers, directions="both", self_loops=True)
+        self.to_latent = nn.Dense(self.latent)
+        self.source = nn.Dense(self.latent, use_bias=False)
+        self.target = nn.Dense(self.latent, use_bias=False)
+        self.op_logits = nn.Dense(self.num_node_types + 1)
+
+    def encode_nodes(self, graphs: jraph.GraphsTuple) -> jax.Array:
+        """float[B, max_nodes, latent] node latents in node order (0 at padding)."""
+        _, nodes = self.encoder(graphs, return_nodes=True)
+        return gcn.nodes_by_position(self.to_latent(nodes), graphs, self.max_nodes)
+
+    def encode(self, graphs: jraph.GraphsTuple) -> jax.Array:
+        z = self.encode_nodes(graphs)
+        return z.reshape(z.shape[0], -1)
+
+    def decode(self, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
+        z = embedding.reshape(embedding.shape[0], self.max_nodes, self.latent)
+        adjacency_logits = jnp.einsum("bik,bjk->bij", self.source(z), self.target(z))
+        return adjacency_logits, self.op_logits(z)
+
+    def __call__(self, graphs: jraph.GraphsTuple):
+        return self.decode(self.encode(graphs))
+
+
+def reconstruction_loss(adj_logits, op_logits, graphs: spaces_base.CellGraph) -> tuple[jax.Array, jax.Array]:
+    """Per-architecture (loss float[B], exact float[B]): BCE over every adjacency entry +
+    mean op cross-entropy (padding is a class); exact = 1 when both are reconstructed."""
+    num_types = op_logits.shape[-1] - 1
+    adjacency = jnp.asarray(graphs.adjacency, jnp.float32)
+    ops = jnp.where(graphs.node_ops >= 0, graphs.node_ops, num_types)
+    adj_loss = optax.sigmoid_binary_cross_entropy(adj_logits, adjacency).sum(axis=(1, 2))
+    op_loss = optax.softmax_cross_entropy_with_integer_labels(op_logits, ops).sum(axis=1)
+    exact = jnp.all((adj_logits > 0) == (adjacency > 0), axis=(1, 2)) & jnp.all(op_logits.argmax(-1) == ops, axis=1)
+    return adj_loss + op_loss, exact.astype(jnp.float32)
+
+
+def make_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> ArchAutoEncoder:
+    return ArchAutoEncoder(space.max_nodes, space.num_node_types, config.ae_hidden, config.ae_layers, config.ae_latent)
+
+
+def train_autoencoder(key: jax.Array, space: spaces_base.SearchSpace, graphs: spaces_base.CellGraph,
+                      config: AssessorConfig) -> tuple[Any, jax.Array]:
+    """Trains the auto-encoder on ``graphs`` (per-architecture CellGraph arrays) without
+    labels; returns (params, mean loss per epoch). Jittable (space/config static)."""
+    model = make_autoencoder(space, config)
+    init_key, train_key = jax.random.split(key)
+    params = model.init(init_key, gcn.batch_graphs(space, jax.tree_util.tree_map(lambda a: a[:1], graphs)))
+    optimizer = optax.adam(config.ae_learning_rate)
+
+    def loss_fn(params, batch, weights, step_key):
+        del step_key
+        adj_logits, op_logits = model.apply(params, gcn.batch_graphs(space, batch))
+        loss, exact = reconstruction_loss(adj_logits, op_logits, batch)
+        return training.weighted_mean(loss, weights), {"exact": training.weighted_mean(exact, weights)}
+
+    state, losses = training.train(train_key, training.init_state(params, optimizer), graphs, loss_fn, optimizer,
+                                   config.ae_batch_size, config.ae_epochs)
+    return state.params, losses
+
+
+def encode_all(space: spaces_base.SearchSpace, config: AssessorConfig, params, graphs: spaces_base.CellGraph,
+               chunk: int = 8192) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(embeddings float[M, latent], reconstruction loss float[M], exact float[M]) of
+    every architecture in ``graphs``, ``chunk`` at a time."""
+    model = make_autoencoder(space, config)
+    num = graphs.node_ops.shape[0]
+    chunks = -(-num // chunk)
+    pad = chunks * chunk - num
+    padded = jax.tree_util.tree_map(
+        lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]).reshape((chunks, chunk) + a.shape[1:]), graphs)
+
+    def one(batch):
+        z = model.apply(params, gcn.batch_graphs(space, batch), method=ArchAutoEncoder.encode)
+        adj_logits, op_logits = model.apply(params, z, method=ArchAutoEncoder.decode)
+        loss, exact = reconstruction_loss(adj_logits, op_logits, batch)
+        return z, loss, exact
+
+    z, loss, exact = jax.lax.map(one, padded)
+    return z.reshape(-1, z.shape[-1])[:num], loss.reshape(-1)[:num], exact.reshape(-1)[:num]
+
+
+def _domain_space(space: spaces_base.SearchSpace) -> spaces_base.SearchSpace:
+    """The full space behind a RestrictedSpace: the auto-encoder learns the whole space."""
+    return getattr(space, "inner", space)
+
+
+def _ae_cache_key(space: spaces_base.SearchSpace, config: AssessorConfig) -> str:
+    description = json.dumps({"space": space.name, "rows": int(space.num_architectures),
+                              "types": int(space.num_node_types), "nodes": int(space.max_nodes),
+                              "version": AE_CACHE_VERSION, **config.autoencoder_fields()}, sort_keys=True)
+    return f"{space.name}_{hashlib.sha1(description.encode()).hexdigest()[:12]}"
+
+
+@functools.lru_cache(maxsize=8)
+def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
+    config = AssessorConfig(**dict(ae_key))
+    path = data.cache_dir() / "assessor" / f"{_ae_cache_key(space, config)}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as cached:
+            return {k: cached[k] for k in cached.files}
+    start = time.perf_counter()
+    graphs = jax.jit(lambda: gcn.cell_graphs(space, space.all_architectures()))()
+    params, losses = jax.jit(functools.partial(train_autoencoder, space=space, config=config))(
+        jax.random.key(config.ae_seed), graphs=graphs)
+    embeddings, loss, exact = jax.jit(functools.partial(encode_all, space, config))(params, graphs)
+    result = {
+        "embeddings": np.asarray(embeddings, np.float32),
+        "epoch_losses": np.asarray(losses, np.float32),
+        "final_loss": np.asarray(loss.mean(), np.float32),
+        "exact_fraction": np.asarray(exact.mean(), np.float32),
+        "train_seconds": np.asarray(time.perf_counter() - start, np.float32),
+    }
+    logging.info("assessor auto-encoder for %s: %d cells, loss %.3f -> %.3f, exact reconstruction %.3f, %.1fs",
+                 space.name, space.num_architectures, float(losses[0]), float(losses[-1]),
+                 float(result["exact_fraction"]), float(result["train_seconds"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **result)
+    tmp.replace(path)
+    return result
+
+
+def pretrained_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> dict:
+    """The auto-encoder's results for ``space`` (trained on first use, then cached):
+    ``embeddings`` float32[num_architectures, ae_latent] (row = the space's index),
+    ``epoch_losses``, ``final_loss``, ``exact_fraction`` (cells reconstructed exactly)."""
+    space = _domain_space(space)
+    return _pretrained(space, tuple(sorted(config.autoencoder_fields().items())))
+
+
+# ============================================================================ relation graph
+def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optional[jax.Array] = None,
+               block: int = 256) -> tuple[jax.Array, jax.Array]:
+    """Exact k nearest database rows of every query (squared Euclidean distance).
+
+    Returns (indices int32[M, k], squared distances float32[M, k]), nearest first.
+    ``exclude`` int32[M]: a database row each query must not return (its own row; -1 =
+    none). Blocked brute force: ``block`` queries at a time (a matmul, then
+    ``lax.top_k``), so memory is O(block * N). Jittable.
+    """
+    num_queries, dim = queries.shape
+    num_db = database.shape[0]
+    if k > num_db - (exclude is not None):
+        raise ValueError(f"k={k} neighbours requested from {num_db} rows")
+    exclude = jnp.full((num_queries,), -1, jnp.int32) if exclude is None else jnp.asarray(exclude, jnp.int32)
+    block = max(1, min(block, num_queries))
+    blocks = -(-num_queries // block)
+    pad = blocks * block - num_queries
+    q = jnp.pad(queries, ((0, pad), (0, 0))).reshape(blocks, block, dim)
+    ex = jnp.pad(exclude, (0, pad), constant_values=-1).reshape(blocks, block)
+    db_sq = jnp.sum(database**2, axis=1)
+
+    def one_block(args):
+        qb, exb = args
+        d2 = jnp.sum(qb**2, axis=1)[:, None] + db_sq[None, :] - 2.0 * qb @ database.T
+        d2 = jnp.where(jnp.arange(num_db)[None, :] == exb[:, None], jnp.inf, d2)
+        neg, idx = jax.lax.top_k(-d2, k)
+        return idx.astype(jnp.int32), jnp.maximum(-neg, 0.0)
+
+    idx, d2 = jax.lax.map(one_block, (q, ex))
+    return idx.reshape(-1, k)[:num_queries], d2.reshape(-1, k)[:num_queries]
+
+
+def kernel_weights(sq_distances: jax.Array, sigma_sq: jax.Array, min_weight: float) -> jax.Array:
+    """Thresholded Gaussian kernel: exp(-d^2 / sigma^2), 0 where below ``min_weight``."""
+    w = jnp.exp(-sq_distances / sigma_sq)
+    return jnp.where(w >= min_weight, w, 0.0) if min_weight > 0 else w
+
+
+def _compact(senders, receivers, weights, keep, pad_node):
+    """Kept edges first, sorted by (sender, receiver); dropped ones become padding edges
+    (pad_node -> pad_node, weight 0). Returns (senders, receivers, weights, num_kept)."""
+    s = jnp.where(keep, senders, pad_node)
+    r = jnp.where(keep, receivers, pad_node)
+    order = jnp.lexsort((r, s))
+    return s[order], r[order], jnp.where(keep, weights, 0.0)[order], keep.sum().astype(jnp.int32)
+
+
+def symmetric_knn_edges(neighbours: jax.Array, weights: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Undirected edge list from directed kNN lists: each kNN pair in both directions,
+    self-pairs and zero-weight pairs dropped, duplicates (mutual neighbours) kept once.
+
+    neighbours int32[N, k], weights float32[N, k]. Returns (senders, receivers, weights)
+    of static length 2 N k -- real edges first, then padding edges N -> N with weight 0 --
+    and the number of real edges. Jittable.
+    """
+    n, k = neighbours.shape
+    s0 = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
+    r0 = neighbours.reshape(-1)
+    w0 = weights.reshape(-1)
+    keep0 = (s0 != r0) & (w0 > 0)
+    s, r, w, _ = _compact(jnp.concatenate([s0, r0]), jnp.concatenate([r0, s0]), jnp.concatenate([w0, w0]),
+                          jnp.concatenate([keep0, keep0]), n)
+    # After sorting, a duplicate equals its predecessor; keep the first copy only.
+    duplicate = jnp.concatenate([jnp.zeros((1,), bool), (s[1:] == s[:-1]) & (r[1:] == r[:-1])])
+    keep = (s < n) & ~duplicate
+    s, r, w, num_real = _compact(s, r, w, keep, n)
+    return s, r, w, num_real
+
+
+class RelationGraph(NamedTuple):
+    """The pool's relation graph as a padded jraph.GraphsTuple plus what built it.
+
+    graph: nodes float32[N + 1, D] standardised embeddings (row N = padding node),
+      edges float32[E] kernel weights, senders/receivers int32[E] (real edges first),
+      n_node [N, 1], n_edge [real, padding].
+    sigma_sq: the kernel bandwidth used (reused to attach new nodes).
+    """
+
+    graph: jraph.GraphsTuple
+    sigma_sq: jax.Array
+
+
+def build_relation_graph(features: jax.Array, k: int, bandwidth_scale: float = 1.0, min_weight: float = 0.0,
+                         block: int = 256) -> RelationGraph:
+    """Symmetric kNN relation graph with thresholded Gaussian weights over ``features``
+    float[N, D] (jittable; ``k``/``min_weight``/``block`` static)."""
+    n = features.shape[0]
+    neighbours, d2 = knn_search(features, features, k, exclude=jnp.arange(n, dtype=jnp.int32), block=block)
+    sigma_sq = bandwidth_scale * jnp.maximum(jnp.mean(d2), 1e-12)
+    s, r, w, num_real = symmetric_knn_edges(neighbours, kernel_weights(d2, sigma_sq, min_weight))
+    nodes = jnp.concatenate([features, jnp.zeros((1, features.shape[1]), features.dtype)])
+    graph = jraph.GraphsTuple(nodes=nodes, edges=w, senders=s, receivers=r, globals=None,
+                              n_node=jnp.array([n, 1], jnp.int32),
+                              n_edge=jnp.stack([num_real, s.shape[0] - num_real]).astype(jnp.int32))
+    return RelationGraph(graph=graph, sigma_sq=sigma_sq)
+
+
+def trim(relation: RelationGraph) -> RelationGraph:
+    """Host side: drops the padding edges and orders edges by receiver (sorted segment
+    sums), so a graph built once is as small as possible for every later step."""
+    g = relation.graph
+    num_real = int(g.n_edge[0])
+    s, r, w = (np.asarray(a)[:num_real] for a in (g.senders, g.receivers, g.edges))
+    order = np.lexsort((s, r))
+    graph = g._replace(senders=jnp.asarray(s[order]), receivers=jnp.asarray(r[order]), edges=jnp.asarray(w[order]),
+                       n_edge=jnp.array([num_real, 0], jnp.int32))
+    return RelationGraph(graph=graph, sigma_sq=relation.sigma_sq)
+
+
+# ============================================================================ relation GCN
+class NormalisedEdges(NamedTuple):
+    """A_hat = D^-1/2 (W + I) D^-1/2 as edge coefficients plus the self-loop coefficient."""
+
+    senders: jax.Array
+    receivers: jax.Array
+    coefficients: jax.Array  # float[E]
+    self_coefficient: jax.Array  # float[num_nodes] = 1 / degree
+
+
+def normalise(senders: jax.Array, receivers: jax.Array, weights: jax.Array, num_nodes: int) -> NormalisedEdges:
+    """Symmetric GCN normalisation; degree = 1 + incoming weight. For receive-only
+    (attached query) edges this leaves the senders' degrees unchanged, as it should."""
+    degree = 1.0 + jax.ops.segment_sum(weights, receivers, num_nodes)
+    inv_sqrt = jax.lax.rsqrt(degree)
+    return NormalisedEdges(senders, receivers, weights * inv_sqrt[senders] * inv_sqrt[receivers], 1.0 / degree)
+
+
+def propagate(h: jax.Array, edges: NormalisedEdges) -> jax.Array:
+    """A_hat h (sparse: one gather and one segment_sum over the edges)."""
+    messages = h[edges.senders] * edges.coefficients[:, None]
+    return jax.ops.segment_sum(messages, edges.receivers, h.shape[0]) + h * edges.self_coefficient[:, None]
+
+
+class RelationGCNLayer(nn.Module):
+    """``A_hat h W + b`` (+ ``h U`` with ``root_weight``), propagating in the smaller of
+    the in/out widths (the same result, cheaper)."""
+
+    features: int
+    root_weight: bool = False
+
+    @nn.compact
+    def __call__(self, h: jax.Array, edges: NormalisedEdges) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (h.shape[1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        if self.features < h.shape[1]:
+            out = propagate(h @ kernel, edges) + bias
+        else:
+            out = propagate(h, edges) @ kernel + bias
+        if self.root_weight:
+            out = out + nn.Dense(self.features, use_bias=False, name="root")(h)
+        return out
+
+
+def propagate_hops(h: jax.Array, edges: NormalisedEdges, hops: int) -> jax.Array:
+    """A_hat^hops h."""
+    for _ in range(hops):
+        h = propagate(h, edges)
+    return h
+
+
+class RelationGCN(nn.Module):
+    """Kipf-Welling GCN on the relation graph, one scalar per node.
+
+    Layer l computes ``A_hat h W_l + b_l`` with ReLU (and dropout) between layers, e.g.
+    ``A_hat relu(A_hat X W_1 + b_1) W_2 + b_2`` for 2 layers (Kipf & Welling). The first
+    layer's input ``A_hat^input_hops X`` does not depend on params and is passed in
+    precomputed. With ``root_weight`` every layer also adds the node's own features
+    ``h U_l`` (GraphConv-style): symmetric normalisation gives a node's own features only
+    1/degree of its input, which blurs the scores of neighbouring cells.
+    """
+
+    hidden: int = 64
+    layers: int = 2
+    root_weight: bool = False
+    dropout_rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, features: jax.Array, propagated_features: jax.Array, edges: NormalisedEdges,
+                 deterministic: bool = True) -> jax.Array:
+        width = lambda layer: 1 if layer == self.layers - 1 else self.hidden
+        h = nn.Dense(width(0))(propagated_features)
+        if self.root_weight:
+            h = h + nn.Dense(width(0), use_bias=False, name="root_0")(features)
+        for layer in range(1, self.layers):
+            h = nn.Dropout(self.dropout_rate)(nn.relu(h), deterministic=deterministic)
+            h = RelationGCNLayer(width(layer), self.root_weight)(h, edges)
+        return h[:, 0]
+
+
+# ============================================================================ predictor
+class AssessorState(NamedTuple):
+    params: Any
+    label_mean: jax.Array
+    label_std: jax.Array
+    node_scores: jax.Array  # float32[N + L]: prediction for every pool node and extra node
+    extra_features: jax.Array  # float32[L, D]: labelled cells attached to the pool (if any)
+    extra_edges: tuple  # (senders, receivers, weights) of the attachments
+
+
+class _Pool(NamedTuple):
+    indices: np.ndarray  # int32[N]: space index of each pool node
+    lookup: np.ndarray  # int32[num_architectures]: node of each space index, -1 if not in the pool
+    covers_domain: bool  # every architecture of the search domain is a pool node
+
+
+def _pool(space: spaces_base.SearchSpace, config: AssessorConfig) -> _Pool:
+    available = getattr(space, "available", None)
+    n = space.num_architectures
+    domain = np.flatnonzero(available).astype(np.int32) if available is not None else np.arange(n, dtype=np.int32)
+    covers = len(domain) <= config.max_pool
+    if not covers:
+        rng = np.random.default_rng(config.pool_seed)
+        domain = np.sort(rng.choice(domain, config.max_pool, replace=False)).astype(np.int32)
+    if len(domain) <= config.knn:
+        raise ValueError(f"assessor: the pool has {len(domain)} architectures, need more than knn={config.knn}")
+    lookup = np.full(n, -1, np.int32)
+    lookup[domain] = np.arange(len(domain), dtype=np.int32)
+    return _Pool(domain, lookup, covers)
+
+
+GRAPH_FIELDS = ("knn", "bandwidth_scale", "min_weight", "max_pool", "pool_seed")
+
+
+def _pool_graph(space: spaces_base.SearchSpace, config: AssessorConfig):
+    """(pool, standardised embedding table, relation graph), memoised per space and the
+    config fields they depend on (auto-encoder + graph fields)."""
+    fields = {**config.autoencoder_fields(), **{name: getattr(config, name) for name in GRAPH_FIELDS}}
+    return _pool_graph_cached(space, tuple(sorted(fields.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _pool_graph_cached(space: spaces_base.SearchSpace, fields: tuple):
+    config = AssessorConfig(**dict(fields))
+    pool = _pool(space, config)
+    embeddings = pretrained_autoencoder(space, config)["embeddings"]
+    # Standardise with the pool's statistics: distances and GCN inputs on a common scale.
+    mean, std = embeddings[pool.indices].mean(0), embeddings[pool.indices].std(0) + 1e-6
+    table = ((embeddings - mean) / std).astype(np.float32)
+    start = time.perf_counter()
+    relation = jax.jit(build_relation_graph, static_argnames=("k", "min_weight"))(
+        jnp.asarray(table[pool.indices]), k=config.knn, bandwidth_scale=config.bandwidth_scale,
+        min_weight=config.min_weight)
+    relation = trim(jax.device_get(relation))
+    logging.info("assessor relation graph: %d nodes, %d edges, %.1fs", len(pool.indices),
+                 int(relation.graph.n_edge[0]), time.perf_counter() - start)
+    return pool, table, relation
+
+
+def relation_graph_for(space: spaces_base.SearchSpace, config: AssessorConfig) -> RelationGraph:
+    """The (memoised) relation graph of ``space``'s pool under ``config``."""
+    return _pool_graph(space, config)[2]
+
+
+def _attach(relation: RelationGraph, pool_features: jax.Array, new_features: jax.Array, first_node: int,
+            active: jax.Array, k: int, min_weight: float, symmetric: bool):
+    """Edges joining new nodes ``first_node + i`` to their k nearest pool nodes.
+
+    Pool -> new always; new -> pool too when ``symmetric`` (labelled nodes pass their
+    label on). Inactive new nodes get padding edges (weight 0). Returns (s, r, w)."""
+    pad_node = relation.graph.nodes.shape[0] - 1
+    neighbours, d2 = knn_search(new_features, pool_features, k)
+    w = kernel_weights(d2, relation.sigma_sq, min_weight) * active[:, None]
+    new_ids = jnp.repeat(first_node + jnp.arange(new_features.shape[0], dtype=jnp.int32), k)
+    nbr = neighbours.reshape(-1)
+    w = w.reshape(-1)
+    live = w > 0
+    s = jnp.where(live, nbr, pad_node)
+    r = jnp.where(live, new_ids, pad_node)
+    if symmetric:
+        s, r, w = jnp.concatenate([s, r]), jnp.concatenate([r, s]), jnp.concatenate([w, w])
+    return s, r, w
+
+
+def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = AssessorConfig()) -> Predictor:
+    """The semi-supervised assessor as a Predictor over ``space`` (a benchmark's search
+    space). Pretrains/loads the auto-encoder and builds the pool's relation graph once."""
+    config.validate()
+    pool, table, relation = _pool_graph(space, config)
+    num_pool = len(pool.indices)
+    pad_node = num_pool  # the relation graph's padding node
+    model = RelationGCN(config.gcn_hidden, config.gcn_layers, config.root_weight, config.dropout)
+    table_j = jnp.asarray(table)
+    lookup_j = jnp.asarray(pool.lookup)
+    pool_features = relation.graph.nodes[:num_pool]
+    optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
+
+    def graph_with(extra_features, extra_edges):
+        """Node features [N + 1 + X, D] and normalised edges of the pool graph plus extra
+        nodes (placed after the padding node, so pool node ids are unchanged)."""
+        # The pool graph is a compile-time constant: the barrier stops XLA from
+        # constant-folding the (large) propagations built on it, which took minutes.
+        nodes, senders, receivers, weights = jax.lax.optimization_barrier(
+            (relation.graph.nodes, relation.graph.senders, relation.graph.receivers, relation.graph.edges))
+        features = jnp.concatenate([nodes, extra_features])
+        s = jnp.concatenate([senders, extra_edges[0]])
+        r = jnp.concatenate([receivers, extra_edges[1]])
+        w = jnp.concatenate([weights, extra_edges[2]])
+        edges = normalise(s, r, w, features.shape[0])
+        return features, edges
+
+    def nodes_of(archs):
+        index = space.index_batch(archs)
+        return index, jnp.where(index >= 0, lookup_j[jnp.maximum(index, 0)], -1)
+
+    def fit(key, labelled, labels, unlabelled=None):
+        del unlabelled  # the pool is the unlabelled set (see the module docstring)
+        labels = jnp.asarray(labels, jnp.float32)
+        index, node = nodes_of(labelled)
+        num_labels = labels.shape[0]
+        if pool.covers_domain:
+            extra_features = jnp.zeros((0, table.shape[1]), jnp.float32)
+            extra_edges = (jnp.zeros((0,), jnp.int32),) * 2 + (jnp.zeros((0,), jnp.float32),)
+            target_node = node
+        else:  # labelled cells outside the pool become extra nodes N + 1 + i
+            outside = (node < 0) & (index >= 0)
+            extra_features = table_j[jnp.maximum(index, 0)]
+            extra_edges = _attach(relation, pool_features, extra_features, pad_node + 1, outside,
+                                  config.knn, config.min_weight, symmetric=True)
+            target_node = jnp.where(outside, pad_node + 1 + jnp.arange(num_labels), node)
+        # Unusable labels (cells outside the domain) train nothing: they point at the
+        # padding node with weight 0 via a NaN-free target.
+        usable = target_node >= 0
+        features, edges = graph_with(extra_features, extra_edges)
+        propagated = propagate_hops(features, edges, config.input_hops)
+        mean = jnp.sum(jnp.where(usable, labels, 0.0)) / jnp.maximum(usable.sum(), 1)
+        std = jnp.sqrt(jnp.sum(jnp.where(usable, (labels - mean) ** 2, 0.0)) / jnp.maximum(usable.sum(), 1))
+        std = jnp.maximum(std, 1e-6)
+        targets = jnp.where(usable, (labels - mean) / std, 0.0)
+
+        def loss_fn(params, batch, weights, step_key):
+            scores = model.apply(params, features, propagated, edges, deterministic=False, rngs={"dropout": step_key})
+            weights = weights * batch["usable"]
+            return training.weighted_mean((scores[batch["node"]] - batch["target"]) ** 2, weights), {}
+
+        init_key, train_key = jax.random.split(key)
+        params = model.init(init_key, features, propagated, edges)
+        batch = {"node": jnp.maximum(target_node, 0), "target": targets, "usable": usable.astype(jnp.float32)}
+        # Transductive full-batch training: one "epoch" = one step over all labels.
+        state, _ = training.train(train_key, training.init_state(params, optimizer), batch, loss_fn, optimizer,
+                                  num_labels, config.steps)
+        scores = model.apply(state.params, features, propagated, edges)
+        node_scores = jnp.concatenate([scores[:num_pool], scores[num_pool + 1:]])
+        return AssessorState(state.params, mean, std, node_scores, extra_features, extra_edges)
+
+    def predict(state, archs):
+        index, node = nodes_of(archs)
+        in_pool = node >= 0
+        pooled = state.node_scores[jnp.maximum(node, 0)]
+        if pool.covers_domain:
+            scores = jnp.where(in_pool, pooled, jnp.nan)
+        else:  # attach the queries outside the pool as receive-only nodes and run the GCN
+            query_features = table_j[jnp.maximum(index, 0)]
+            first = pad_node + 1 + state.extra_features.shape[0]
+            active = ~in_pool & (index >= 0)
+            qs, qr, qw = _attach(relation, pool_features, query_features, first, active, config.knn,
+                                 config.min_weight, symmetric=False)
+            extra_features = jnp.concatenate([state.extra_features, query_features])
+            extra_edges = tuple(jnp.concatenate([a, b]) for a, b in zip(state.extra_edges, (qs, qr, qw)))
+            features, edges = graph_with(extra_features, extra_edges)
+            all_scores = model.apply(state.params, features, propagate_hops(features, edges, config.input_hops), edges)
+            attached = all_scores[first + jnp.arange(index.shape[0])]
+            scores = jnp.where(in_pool, pooled, jnp.where(index >= 0, attached, jnp.nan))
+        return scores * state.label_std + state.label_mean
+
+    return Predictor(fit=fit, predict=predict)

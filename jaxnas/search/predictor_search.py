@@ -1,0 +1,229 @@
+"""Predictor-guided search: fit a predictor on what has been queried, query its top picks.
+
+One generic ask/tell algorithm for every predictor (Wen et al.'s neural predictor, the
+semi-supervised assessor, AceNAS, ...). Each ``ask`` is one round:
+
+* while fewer than ``initial_queries`` labels are known: ``queries_per_round`` random
+  unqueried candidates;
+* afterwards: fit the predictor on the labelled buffer, score the candidate pool, and
+  ask the ``(1 - random_fraction) * queries_per_round`` best-scored unqueried candidates
+  plus ``random_fraction * queries_per_round`` random other unqueried ones (AceNAS asks
+  half top, half random).
+
+The candidate pool is the search domain (``space`` is ``benchmark.search_space``):
+every cell of a RestrictedSpace (nb101_subset's 30,001) or of a space with at most
+``max_enumerated`` architectures (NB201, NB-Graph); for larger spaces (full NB101)
+``candidate_samples`` fresh uniform samples per round. Unqueried means "not in the
+labelled buffer", checked by space index.
+
+Static shapes: the labelled buffer has ``label_capacity`` slots. The predictor is fit
+on the buffer's n labels cycled to fill every slot (slot i holds label i mod n), so one
+compiled fit serves every round; each label appears floor(C/n) or ceil(C/n) times. Once
+the buffer is full, a new label replaces the lowest one (so set the capacity at least
+the budget to use every label). Everything is jittable and the runner vmaps over seeds;
+under vmap both the random and the predictor branch of a round are computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
+from jaxnas.predictors.base import Predictor
+from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
+from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.spaces.base import SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings(Config):
+    """The search's own settings; a predictor search config adds the predictor's fields."""
+
+    initial_queries: int = 10
+    queries_per_round: int = 10
+    random_fraction: float = 0.0
+    label_capacity: int = 300
+    max_enumerated: int = 100_000
+    candidate_samples: int = 10_000
+
+    @classmethod
+    def for_benchmark(cls, benchmark_name):
+        if benchmark_name.startswith("nb101"):
+            return cls(initial_queries=20, queries_per_round=20, label_capacity=1000)
+        return cls()
+
+    def validate(self):
+        if self.queries_per_round < 1:
+            raise ValueError(f"queries_per_round must be >= 1, got {self.queries_per_round}")
+        if self.initial_queries < 2 or self.initial_queries % self.queries_per_round:
+            raise ValueError(f"initial_queries must be >= 2 and a multiple of queries_per_round "
+                             f"({self.queries_per_round}), got {self.initial_queries}")
+        if not 0.0 <= self.random_fraction <= 1.0:
+            raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
+        if self.label_capacity < self.initial_queries:
+            raise ValueError(f"label_capacity ({self.label_capacity}) must be >= initial_queries "
+                             f"({self.initial_queries})")
+        if self.max_enumerated < 1 or self.candidate_samples < self.queries_per_round:
+            raise ValueError(f"max_enumerated must be >= 1 and candidate_samples >= queries_per_round, got "
+                             f"{self.max_enumerated}, {self.candidate_samples}")
+
+
+def split_config(config: Config, predictor_config_cls) -> tuple[SearchSettings, Config]:
+    """(search settings, predictor config) from a combined config holding the fields of both."""
+    pick = lambda cls: cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+    return pick(SearchSettings), pick(predictor_config_cls)
+
+
+def _combined_defaults(cls, predictor_config_cls, benchmark_name):
+    settings = SearchSettings.for_benchmark(benchmark_name)
+    predictor_config = predictor_config_cls.for_benchmark(benchmark_name)
+    return cls(**dataclasses.asdict(predictor_config), **dataclasses.asdict(settings))
+
+
+class PredictorSearchState(NamedTuple):
+    labelled: Any  # architecture pytree [C]
+    labelled_index: jax.Array  # int32[C], space index, -1 = empty slot
+    labels: jax.Array  # float32[C], NaN = empty slot
+    count: jax.Array  # int32: filled slots
+    rounds: jax.Array  # int32: asks so far
+
+
+def _cycled(buffer: Any, labels: jax.Array, count: jax.Array) -> tuple[Any, jax.Array]:
+    """Every slot i filled with entry i mod count (the first ``count`` are real)."""
+    capacity = labels.shape[0]
+    source = jnp.arange(capacity) % jnp.maximum(count, 1)
+    return jax.tree_util.tree_map(lambda a: a[source], buffer), labels[source]
+
+
+def _top_unqueried(scores: jax.Array, excluded: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """Positions of the k best scores among non-excluded entries, and the updated mask."""
+    picks = jax.lax.top_k(jnp.where(excluded, -jnp.inf, scores), k)[1]
+    return picks, excluded.at[picks].set(True)
+
+
+def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchSettings) -> SearchAlgorithm:
+    """The generic predictor-guided search (see the module docstring) as ask/tell."""
+    settings.validate()
+    q = settings.queries_per_round
+    num_random = int(round(settings.random_fraction * q))
+    num_top = q - num_random
+    capacity = settings.label_capacity
+    available = getattr(space, "available", None)
+    if available is not None:
+        pool = np.flatnonzero(available).astype(np.int32)
+    elif space.num_architectures <= settings.max_enumerated:
+        pool = np.arange(space.num_architectures, dtype=np.int32)
+    else:
+        pool = None  # sample candidates each round
+    if pool is not None and len(pool) < q:
+        raise ValueError(f"the search domain has {len(pool)} architectures, fewer than queries_per_round={q}")
+
+    def candidates(key):
+        if pool is None:
+            archs = space.sample_batch(key, settings.candidate_samples)
+            return archs, space.index_batch(archs)
+        # A constant behind a barrier: XLA would otherwise constant-fold the predictor's
+        # encoding of every candidate at compile time.
+        indices = jax.lax.optimization_barrier(jnp.asarray(pool))
+        return space.from_index_batch(indices), indices
+
+    def init(key):
+        template = space.sample_batch(key, capacity)
+        return PredictorSearchState(
+            labelled=template,
+            labelled_index=jnp.full((capacity,), -1, jnp.int32),
+            labels=jnp.full((capacity,), jnp.nan, jnp.float32),
+            count=jnp.zeros((), jnp.int32),
+            rounds=jnp.zeros((), jnp.int32),
+        )
+
+    def ask(state, key):
+        pool_key, random_key, fit_key, extra_key = jax.random.split(key, 4)
+        archs, indices = candidates(pool_key)
+        known = jnp.sort(state.labelled_index)
+        position = jnp.clip(jnp.searchsorted(known, indices), 0, capacity - 1)
+        queried = (known[position] == indices) | (indices < 0)
+
+        def random_round(_):
+            return _top_unqueried(jax.random.uniform(random_key, indices.shape), queried, q)[0]
+
+        def predictor_round(_):
+            labelled, labels = _cycled(state.labelled, state.labels, state.count)
+            fitted = predictor.fit(fit_key, labelled, labels, archs)
+            scores = predictor.predict(fitted, archs)
+            scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
+            top, excluded = _top_unqueried(scores, queried, num_top)
+            if num_random == 0:
+                return top
+            extra, _ = _top_unqueried(jax.random.uniform(extra_key, indices.shape), excluded, num_random)
+            return jnp.concatenate([top, extra])
+
+        picks = jax.lax.cond(state.count < settings.initial_queries, random_round, predictor_round, None)
+        asked = jax.tree_util.tree_map(lambda a: a[picks], archs)
+        return asked, state._replace(rounds=state.rounds + 1)
+
+    def tell(state, archs, values):
+        indices = space.index_batch(archs)
+
+        def insert(state, item):
+            arch, index, value = item
+            new = ~jnp.isnan(value) & (index >= 0) & ~jnp.any(state.labelled_index == index)
+            full = state.count >= capacity
+            lowest = jnp.argmin(jnp.where(jnp.isnan(state.labels), jnp.inf, state.labels))
+            slot = jnp.where(full, lowest, state.count)
+            accept = new & (~full | (value > state.labels[slot]))
+            put = lambda buf, x: buf.at[slot].set(jnp.where(accept, x, buf[slot]))
+            return PredictorSearchState(
+                labelled=jax.tree_util.tree_map(put, state.labelled, arch),
+                labelled_index=put(state.labelled_index, index),
+                labels=put(state.labels, value),
+                count=state.count + (accept & ~full).astype(jnp.int32),
+                rounds=state.rounds,
+            ), None
+
+        state, _ = jax.lax.scan(insert, state, (archs, indices, jnp.asarray(values, jnp.float32)))
+        return state
+
+    return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=q)
+
+
+# ----------------------------------------------------------------------------- registered searches
+@dataclasses.dataclass(frozen=True)
+class AssessorSearchConfig(SearchSettings, AssessorConfig):
+    """Search settings + the assessor's hyperparameters (one flat set of flags)."""
+
+    @classmethod
+    def for_benchmark(cls, benchmark_name):
+        return _combined_defaults(cls, AssessorConfig, benchmark_name)
+
+    def validate(self):
+        SearchSettings.validate(self)
+        AssessorConfig.validate(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class GCNSearchConfig(SearchSettings, GCNConfig):
+    """Search settings + Wen et al.'s GCN predictor's hyperparameters."""
+
+    @classmethod
+    def for_benchmark(cls, benchmark_name):
+        return _combined_defaults(cls, GCNConfig, benchmark_name)
+
+    def validate(self):
+        SearchSettings.validate(self)
+        GCNConfig.validate(self)
+
+
+def assessor_search(space: SearchSpace, config: AssessorSearchConfig = AssessorSearchConfig()) -> SearchAlgorithm:
+    settings, predictor_config = split_config(config, AssessorConfig)
+    return predictor_search(space, assessor_predictor(space, predictor_config), settings)
+
+
+def gcn_search(space: SearchSpace, config: GCNSearchConfig = GCNSearchConfig()) -> SearchAlgorithm:
+    settings, predictor_config = split_config(config, GCNConfig)
+    return predictor_search(space, gcn_predictor(space, predictor_config), settings)

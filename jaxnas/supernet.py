@@ -1,0 +1,163 @@
+"""Single-path weight-sharing supernet for the NB201 cell space, and the weak-label table.
+
+Training (single-path one-shot with uniform sampling, Guo et al. 2020; AceNAS's source of
+weak labels): every step samples one cell uniformly from the 5^6 op assignments and
+trains the supernet weights that cell uses on one augmented minibatch (SGD, Nesterov
+momentum, cosine learning rate, weight decay). The network is
+:func:`jaxnas.models.nb201_network.supernet` (``lax.switch`` per edge, so a step costs
+what the sampled cell costs). Steps are a ``lax.scan``; every random draw derives from
+(seed, step), so a run resumed from a checkpoint equals an uninterrupted one.
+
+Evaluation: every NB201 cell, with the inherited supernet weights, on held-out training
+images (never the test split), via ``lax.map`` over cells (one cell at a time; a vmap
+over ops would compute every branch of every switch). BN uses each evaluation batch's
+own statistics (the network has no running averages), as NB201 supernets are usually
+evaluated. Gives accuracy (%) and mean cross-entropy per cell: the weak labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnas import input_pipeline
+from jaxnas.models import nb201_network
+from jaxnas.search.base import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class SupernetConfig(Config):
+    """Sizes default to what trains in minutes on a shared 2-core CPU."""
+
+    channels: int = 8
+    cells_per_stage: int = 1
+    batch_size: int = 128
+    epochs: int = 10
+    learning_rate: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    num_valid: int = 1000  # training images held out for evaluating cells
+    eval_images: int = 200  # of those, used per cell (cost: 15,625 x eval_images forwards)
+    eval_batch: int = 100  # BN statistics are per batch: keep batches >= ~50 images
+    eval_chunk: int = 625  # cells per compiled evaluation call (progress, memory)
+    seed: int = 0
+
+    def validate(self):
+        for name in ("channels", "cells_per_stage", "batch_size", "epochs", "num_valid", "eval_images",
+                     "eval_batch", "eval_chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"supernet {name} must be >= 1, got {getattr(self, name)}")
+        if self.eval_images > self.num_valid or self.eval_images % self.eval_batch:
+            raise ValueError(f"supernet eval_images ({self.eval_images}) must be <= num_valid "
+                             f"({self.num_valid}) and a multiple of eval_batch ({self.eval_batch})")
+        if self.learning_rate <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise ValueError("supernet learning_rate must be > 0, momentum in [0, 1), weight_decay >= 0")
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: jax.Array  # int32: steps done
+
+
+def make_model(config: SupernetConfig) -> nb201_network.NB201Network:
+    return nb201_network.supernet(config.channels, config.cells_per_stage)
+
+
+def steps_per_epoch(config: SupernetConfig, num_train: int) -> int:
+    return num_train // config.batch_size
+
+
+def make_optimizer(config: SupernetConfig, total_steps: int) -> optax.GradientTransformation:
+    schedule = optax.cosine_decay_schedule(config.learning_rate, max(total_steps, 1))
+    return optax.chain(optax.add_decayed_weights(config.weight_decay),
+                       optax.sgd(schedule, momentum=config.momentum, nesterov=True))
+
+
+def sample_ops(key: jax.Array) -> jax.Array:
+    """int32[6]: a uniformly random NB201 cell (every op assignment equally likely)."""
+    return jax.random.randint(key, (nb201_network.NUM_EDGES,), 0, nb201_network.NUM_OPS, jnp.int32)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def init_state(key: jax.Array, model, optimizer) -> TrainState:
+    params = nb201_network.init(key, model)
+    return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+
+
+def make_train_chunk(model, optimizer, train: input_pipeline.Split, mean, std, batch_size: int,
+                     num_steps: int) -> Callable[[TrainState, jax.Array], tuple[TrainState, jax.Array]]:
+    """Jitted (state, key) -> (state, losses float[num_steps]): ``num_steps`` single-path
+    steps from ``state.step``; step t uses fold_in(key, t) only (resumable)."""
+    images = jnp.asarray(train.images)
+    labels = jnp.asarray(train.labels)
+
+    def step(state: TrainState, key):
+        step_key = jax.random.fold_in(key, state.step)
+        data_key = jax.random.fold_in(jax.random.fold_in(key, 0), 2**31 - 1)  # one permutation stream per epoch
+        ops_key, aug_key = jax.random.split(step_key)
+        batch = input_pipeline.batch_indices(data_key, state.step, labels.shape[0], batch_size)
+        x = input_pipeline.augment(aug_key, images[batch], mean, std)
+        ops = sample_ops(ops_key)
+
+        def loss_fn(params):
+            return jnp.mean(cross_entropy(model.apply(params, x, ops), labels[batch]))
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1), loss
+
+    @jax.jit
+    def chunk(state, key):
+        return jax.lax.scan(lambda s, _: step(s, key), state, None, length=num_steps)
+
+    return chunk
+
+
+def make_cell_evaluator(model, images: np.ndarray, labels: np.ndarray, mean, std, eval_batch: int):
+    """Jitted (params, ops int32[C, 6]) -> (accuracy % float[C], mean CE float[C]) over the
+    given images; ``lax.map`` over cells, and over batches within a cell."""
+    split = input_pipeline.Split(np.asarray(images), np.asarray(labels, np.int32))
+    batched_images, batched_labels = input_pipeline.eval_batches(split, eval_batch)
+    x = input_pipeline.normalize(jnp.asarray(batched_images), mean, std)
+    y = jnp.asarray(batched_labels)
+
+    @jax.jit
+    def evaluate(params, ops):
+        def one_cell(cell_ops):
+            def one_batch(batch):
+                logits = model.apply(params, batch[0], cell_ops)
+                return jnp.sum(jnp.argmax(logits, -1) == batch[1]), jnp.sum(cross_entropy(logits, batch[1]))
+
+            correct, loss = jax.lax.map(one_batch, (x, y))
+            return 100.0 * jnp.sum(correct) / y.size, jnp.sum(loss) / y.size
+
+        return jax.lax.map(one_cell, ops)
+
+    return evaluate
+
+
+def evaluate_all(evaluate, params, all_ops: np.ndarray, chunk: int, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """(accuracy, loss) float32[N] for every row of ``all_ops`` int[N, 6], ``chunk`` cells
+    per call (the last chunk padded, so one compiled program serves all)."""
+    num = all_ops.shape[0]
+    accuracy = np.zeros(num, np.float32)
+    loss = np.zeros(num, np.float32)
+    start = time.perf_counter()
+    for first in range(0, num, chunk):
+        rows = np.arange(first, first + chunk) % num  # pad by wrapping
+        acc, ce = jax.device_get(evaluate(params, jnp.asarray(all_ops[rows], jnp.int32)))
+        real = min(chunk, num - first)
+        accuracy[first:first + real], loss[first:first + real] = acc[:real], ce[:real]
+        log(f"supernet: evaluated {first + real}/{num} cells, {time.perf_counter() - start:.0f}s")
+    return accuracy, loss

@@ -1,0 +1,116 @@
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnas import metrics, predictors
+from jaxnas.predictors import acenas
+from jaxnas.spaces import nb201
+
+
+@pytest.fixture(scope="module")
+def space():
+    return nb201.NB201Space()
+
+
+@pytest.mark.parametrize("positions", acenas.POSITIONS)
+def test_lambdarank_gradient_pushes_misordered_pair_apart(positions):
+    # Item 0 is the most relevant but scored lowest: the gradient must raise its score
+    # (negative gradient) and lower the score of the items scored above it.
+    scores = jnp.array([0.0, 1.0, 0.5, -1.0])
+    relevance = jnp.array([20.0, 5.0, 10.0, 0.0])
+    weights = jnp.ones(4)
+    grad = jax.grad(acenas.lambdarank_loss)(scores, relevance, weights, positions)
+    chex.assert_shape(grad, (4,))
+    assert grad[0] < 0  # most relevant: pushed up
+    assert grad[1] > 0  # least-deserving of its high position: pushed down
+    assert grad[3] > 0  # least relevant: pushed down
+    # A gradient step lowers the loss and raises NDCG of the batch.
+    stepped = scores - 0.5 * grad / jnp.abs(grad).max()
+    loss = lambda s: acenas.lambdarank_loss(s, relevance, weights, positions)
+    assert loss(stepped) < loss(scores)
+    assert metrics.ndcg_at_k(relevance, stepped, 4) >= metrics.ndcg_at_k(relevance, scores, 4)
+
+
+def test_lambdarank_two_items_direction_and_padding():
+    # Two items, mis-ordered: d/ds_good < 0 and d/ds_bad > 0, equal and opposite.
+    grad = jax.grad(acenas.lambdarank_loss)(jnp.array([0.0, 2.0]), jnp.array([3.0, 1.0]), jnp.ones(2))
+    assert grad[0] < 0 < grad[1]
+    np.testing.assert_allclose(grad[0], -grad[1], rtol=1e-6)
+    # Padding items (weight 0) neither contribute nor receive gradient.
+    padded = jax.grad(acenas.lambdarank_loss)(jnp.array([0.0, 2.0, 9.0]), jnp.array([3.0, 1.0, 20.0]),
+                                              jnp.array([1.0, 1.0, 0.0]))
+    np.testing.assert_allclose(padded[:2], grad, rtol=1e-6)
+    assert padded[2] == 0
+    # Equal relevance: no pairs, no loss.
+    assert acenas.lambdarank_loss(jnp.array([0.0, 1.0]), jnp.array([2.0, 2.0]), jnp.ones(2)) == 0
+
+
+def test_lambda_weights_are_delta_ndcg():
+    # |dNDCG_ij| equals the NDCG change when the two items swap scores.
+    key = jax.random.key(3)
+    scores = jax.random.normal(key, (6,))
+    relevance = jnp.array([0.0, 3.0, 1.0, 7.0, 2.0, 5.0])
+    lam = acenas.lambda_weights(scores, relevance, jnp.ones(6), "predicted")
+    ndcg = lambda s: metrics.ndcg_at_k(relevance, s, 6)
+    i, j = 3, 0
+    swapped = scores.at[i].set(scores[j]).at[j].set(scores[i])
+    np.testing.assert_allclose(lam[i, j], jnp.abs(ndcg(swapped) - ndcg(scores)), rtol=1e-5, atol=1e-7)
+    assert lam[j, i] == 0  # only rel_i > rel_j pairs
+
+
+def test_ndcg_of_perfect_ranking_is_one():
+    accuracy = jnp.array([93.0, 91.2, 80.0, 94.3, 88.8, 10.0, 92.5])
+    rel = metrics.relevance(accuracy)
+    np.testing.assert_allclose(metrics.ndcg_at_k(rel, accuracy, 3), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(metrics.ndcg_at_k(rel, accuracy, 7), 1.0, rtol=1e-6)
+    assert metrics.ndcg_at_k(rel, -accuracy, 3) < 0.5
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="positions"):
+        acenas.AceNASConfig(positions="oracle").validate()
+    with pytest.raises(ValueError, match="finetune_loss"):
+        acenas.AceNASConfig(finetune_loss="hinge").validate()
+
+
+def test_weak_label_spec_errors(space, tmp_path):
+    with pytest.raises(ValueError, match="weak_labels must be"):
+        acenas.load_weak_labels("nonsense", space)
+    with pytest.raises(FileNotFoundError):
+        acenas.load_weak_labels(str(tmp_path / "missing.npz"), space)
+    np.savez(tmp_path / "short.npz", weak_labels=np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        acenas.load_weak_labels(str(tmp_path / "short.npz"), space)
+
+
+def _target(archs):
+    return (jnp.sum(archs.ops == 3, axis=1) - 0.5 * jnp.sum(archs.ops == 0, axis=1)).astype(jnp.float32)
+
+
+def test_predictor_learns_ranking_and_pretraining_helps(space, tmp_path):
+    small = dict(num_layers=2, hidden=16, fc_hidden=16, epochs=60, batch_size=32, pretrain_epochs=3,
+                 pretrain_batch_size=256)
+    all_archs = space.from_index_batch(jnp.arange(space.num_architectures))
+    # Weak labels: the synthetic target plus noise, over the whole space.
+    weak = np.asarray(_target(all_archs)) + np.random.default_rng(0).normal(0, 0.5, space.num_architectures)
+    np.savez(tmp_path / "weak.npz", weak_labels=weak.astype(np.float32))
+    assert "acenas" in predictors.PREDICTOR_NAMES
+    train_idx = jnp.arange(20) * 701
+    test_idx = jnp.arange(300) * 51 + 7
+    labelled, test = space.from_index_batch(train_idx), space.from_index_batch(test_idx)
+    taus = {}
+    for name, weak_spec in [("scratch", ""), ("weak", str(tmp_path / "weak.npz"))]:
+        config = acenas.AceNASConfig(**small, weak_labels=weak_spec)
+        predictor = predictors.make_predictor("acenas", space, config)
+        state = jax.jit(jax.vmap(predictor.fit, in_axes=(0, None, None, None)))(
+            jax.random.split(jax.random.key(0), 2), labelled, _target(labelled), None)
+        scores = jax.vmap(predictor.predict, in_axes=(0, None))(state, test)
+        chex.assert_shape(scores, (2, 300))
+        chex.assert_tree_all_finite(scores)
+        taus[name] = float(jnp.mean(jax.vmap(metrics.kendall_tau, in_axes=(None, 0))(_target(test), scores)))
+    assert taus["scratch"] > 0.3, taus
+    assert taus["weak"] > taus["scratch"], taus

@@ -1,0 +1,199 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnas import metrics, predictors, training
+from jaxnas.predictors import assessor, gcn
+from jaxnas.spaces import nb201
+
+
+@pytest.fixture(scope="module")
+def space():
+    return nb201.NB201Space()
+
+
+def _target(archs):
+    return 80.0 + jnp.sum(archs.ops == 3, axis=1) - 0.5 * jnp.sum(archs.ops == 0, axis=1)
+
+
+# ----------------------------------------------------------------------------- auto-encoder
+def test_autoencoder_reduces_reconstruction_loss(space):
+    config = assessor.AssessorConfig(ae_hidden=32, ae_latent=8, ae_epochs=40, ae_batch_size=32, ae_learning_rate=3e-3)
+    archs = space.sample_batch(jax.random.key(0), 128)
+    graphs = gcn.cell_graphs(space, archs)
+    model = assessor.make_autoencoder(space, config)
+    params0 = model.init(jax.random.key(1), gcn.batch_graphs(space, graphs))
+    embedding = model.apply(params0, gcn.batch_graphs(space, graphs), method=assessor.ArchAutoEncoder.encode)
+    chex.assert_shape(embedding, (128, space.max_nodes * config.ae_latent))
+    adj_logits, op_logits = model.apply(params0, embedding, method=assessor.ArchAutoEncoder.decode)
+    chex.assert_shape([adj_logits, op_logits], [(128, space.max_nodes, space.max_nodes),
+                                                (128, space.max_nodes, space.num_node_types + 1)])
+
+    params, losses = jax.jit(assessor.train_autoencoder, static_argnames=("space", "config"))(
+        jax.random.key(1), space, graphs, config)
+    chex.assert_shape(losses, (40,))
+    encode_all = jax.jit(assessor.encode_all, static_argnums=(0, 1), static_argnames="chunk")
+    _, loss_before, _ = encode_all(space, config, params0, graphs, chunk=128)
+    z, loss_after, exact = encode_all(space, config, params, graphs, chunk=128)
+    chex.assert_shape([z, loss_after, exact], [(128, space.max_nodes * config.ae_latent), (128,), (128,)])
+    assert float(loss_after.mean()) < 0.5 * float(loss_before.mean())
+    assert float(losses[-1]) < 0.5 * float(losses[0])
+
+
+# ----------------------------------------------------------------------------- relation graph
+def _features(n=300, d=5, seed=0):
+    return jax.random.normal(jax.random.key(seed), (n, d))
+
+
+def test_knn_search_matches_brute_force():
+    x = _features(203)
+    idx, d2 = assessor.knn_search(x, x, 7, exclude=jnp.arange(203), block=64)
+    chex.assert_shape([idx, d2], [(203, 7), (203, 7)])
+    dist = ((np.asarray(x)[:, None] - np.asarray(x)[None]) ** 2).sum(-1)
+    np.fill_diagonal(dist, np.inf)
+    expected = np.sort(dist, axis=1)[:, :7]
+    np.testing.assert_allclose(np.asarray(d2), expected, rtol=1e-4, atol=1e-4)
+    assert not np.any(np.asarray(idx) == np.arange(203)[:, None])  # never itself
+
+
+def test_relation_graph_is_symmetric_without_self_loops_or_duplicates():
+    n, k = 300, 6
+    x = _features(n)
+    # Exact duplicates of features (distinct architectures with equal embeddings) are allowed.
+    x = x.at[1].set(x[0])
+    relation = jax.jit(assessor.build_relation_graph, static_argnames=("k", "min_weight", "block"))(x, k=k, block=64)
+    g = relation.graph
+    chex.assert_shape(g.nodes, (n + 1, 5))
+    num_real = int(g.n_edge[0])
+    assert int(g.n_edge.sum()) == g.senders.shape[0] == 2 * n * k
+    s, r, w = (np.asarray(a)[:num_real] for a in (g.senders, g.receivers, g.edges))
+    assert np.all((s < n) & (r < n))
+    assert not np.any(s == r)  # no self-loops
+    pairs = set(zip(s.tolist(), r.tolist()))
+    assert len(pairs) == num_real  # no duplicate edges
+    assert pairs == {(b, a) for a, b in pairs}  # symmetric
+    weight = dict(zip(zip(s.tolist(), r.tolist()), w.tolist()))
+    assert all(abs(weight[(a, b)] - weight[(b, a)]) < 1e-5 for a, b in pairs)
+    assert np.all((w > 0) & (w <= 1))
+    # Every node keeps its k nearest neighbours; padding edges are inert.
+    assert np.all(np.bincount(s, minlength=n) >= k)
+    pad_s, pad_w = np.asarray(g.senders)[num_real:], np.asarray(g.edges)[num_real:]
+    assert np.all(pad_s == n) and np.all(pad_w == 0)
+    assert (0, 1) in pairs  # the duplicate-feature pair is connected (distance 0)
+
+
+def test_threshold_drops_weak_edges():
+    x = _features(200)
+    full = assessor.build_relation_graph(x, k=8).graph
+    cut = assessor.build_relation_graph(x, k=8, min_weight=0.3).graph
+    assert int(cut.n_edge[0]) < int(full.n_edge[0])
+    assert float(jnp.min(cut.edges[: int(cut.n_edge[0])])) >= 0.3
+
+
+def test_trim_keeps_the_edges():
+    relation = assessor.build_relation_graph(_features(100), k=4)
+    trimmed = assessor.trim(jax.device_get(relation))
+    num_real = int(relation.graph.n_edge[0])
+    assert trimmed.graph.senders.shape == (num_real,)
+    before = set(zip(np.asarray(relation.graph.senders[:num_real]).tolist(), np.asarray(relation.graph.receivers[:num_real]).tolist()))
+    after = set(zip(np.asarray(trimmed.graph.senders).tolist(), np.asarray(trimmed.graph.receivers).tolist()))
+    assert before == after
+    assert np.all(np.diff(np.asarray(trimmed.graph.receivers)) >= 0)
+
+
+# ----------------------------------------------------------------------------- relation GCN
+def test_propagate_matches_dense_normalised_adjacency():
+    relation = assessor.build_relation_graph(_features(40), k=3)
+    g = relation.graph
+    edges = assessor.normalise(g.senders, g.receivers, g.edges, 41)
+    h = jax.random.normal(jax.random.key(3), (41, 2))
+    w = np.zeros((41, 41))
+    np.add.at(w, (np.asarray(g.receivers), np.asarray(g.senders)), np.asarray(g.edges))
+    w = w[:40, :40] + np.eye(40)
+    d = w.sum(1)
+    expected = (w / np.sqrt(d[:, None] * d[None, :])) @ np.asarray(h[:40])
+    np.testing.assert_allclose(assessor.propagate(h, edges)[:40], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gcn_prediction_for_a_labelled_node_moves_toward_its_label():
+    n = 120
+    relation = assessor.build_relation_graph(_features(n, seed=4), k=5)
+    g = relation.graph
+    edges = assessor.normalise(g.senders, g.receivers, g.edges, n + 1)
+    propagated = assessor.propagate(g.nodes, edges)
+    model = assessor.RelationGCN(hidden=16, layers=2)
+    params = model.init(jax.random.key(0), g.nodes, propagated, edges)
+    before = model.apply(params, g.nodes, propagated, edges)
+    chex.assert_shape(before, (n + 1,))
+    node, label = 7, float(before[7]) + 3.0
+    optimizer = optax.adam(1e-2)
+
+    def loss_fn(params, batch, weights, key):
+        scores = model.apply(params, g.nodes, propagated, edges)
+        return training.weighted_mean((scores[batch["node"]] - batch["y"]) ** 2, weights), {}
+
+    state, losses = training.train(jax.random.key(1), training.init_state(params, optimizer),
+                                   {"node": jnp.array([node]), "y": jnp.array([label])}, loss_fn, optimizer, 1, 50)
+    after = model.apply(state.params, g.nodes, propagated, edges)
+    assert abs(float(after[node]) - label) < 0.5 * abs(float(before[node]) - label)
+    assert float(losses[-1]) < float(losses[0])
+
+
+# ----------------------------------------------------------------------------- predictor
+SMALL = dict(ae_hidden=16, ae_latent=4, ae_epochs=2, knn=6, gcn_hidden=16, gcn_layers=3, steps=150)
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXNAS_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_assessor_predictor_end_to_end(space, cache):
+    config = assessor.AssessorConfig(**SMALL)
+    predictor = predictors.make_predictor("assessor", space, config)
+    assert list((cache / "assessor").glob("nb201_*.npz"))  # embeddings cached
+    pretrained = assessor.pretrained_autoencoder(space, config)
+    chex.assert_shape(pretrained["embeddings"], (space.num_architectures, space.max_nodes * 4))
+
+    train = space.from_index_batch(jnp.arange(0, 15625, 97))  # 162 labelled cells
+    test = space.from_index_batch(jnp.arange(5, 15625, 31))
+    fit = jax.jit(predictor.fit)
+    state = fit(jax.random.key(0), train, _target(train), None)
+    scores = jax.jit(predictor.predict)(state, test)
+    chex.assert_shape(scores, (test.ops.shape[0],))
+    chex.assert_tree_all_finite(scores)
+    assert float(metrics.kendall_tau(_target(test), scores)) > 0.3
+    # Seeds vmap: two fits in one program.
+    keys = jax.random.split(jax.random.key(1), 2)
+    states = jax.jit(jax.vmap(predictor.fit, in_axes=(0, None, None, None)))(keys, train, _target(train), None)
+    chex.assert_shape(states.node_scores, (2, space.num_architectures))
+    # Out of the domain -> NaN (not a guess).
+    bad = nb201.NB201Cell(ops=jnp.full((1, 6), 9, jnp.int32))
+    assert bool(jnp.isnan(predictor.predict(state, bad))[0])
+
+
+def test_assessor_attaches_cells_outside_a_partial_pool(space, cache):
+    config = assessor.AssessorConfig(**{**SMALL, "max_pool": 3000})
+    predictor = assessor.assessor_predictor(space, config)
+    pool = assessor._pool(space, config)
+    assert not pool.covers_domain and len(pool.indices) == 3000
+    outside = np.setdiff1d(np.arange(space.num_architectures), pool.indices)
+    train = space.from_index_batch(jnp.asarray(outside[::60]))
+    test = space.from_index_batch(jnp.asarray(np.concatenate([outside[7::40], pool.indices[::40]])))
+    state = jax.jit(predictor.fit)(jax.random.key(0), train, _target(train), None)
+    scores = jax.jit(predictor.predict)(state, test)
+    chex.assert_tree_all_finite(scores)
+    assert float(metrics.kendall_tau(_target(test), scores)) > 0.2
+
+
+def test_bad_config_is_an_error(space):
+    with pytest.raises(ValueError, match="knn"):
+        assessor.AssessorConfig(knn=0).validate()
+    with pytest.raises(ValueError, match="min_weight"):
+        assessor.AssessorConfig(min_weight=1.0).validate()
+    with pytest.raises(ValueError, match="k=50 neighbours"):
+        assessor.knn_search(_features(20), _features(20), 50)

@@ -1,0 +1,121 @@
+import dataclasses
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnas import benchmarks, search
+from jaxnas.predictors.base import Predictor
+from jaxnas.search import predictor_search, runner
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return benchmarks.load_benchmark("nb201_cifar10")
+
+
+def _signal_oracle(bench, labelled_check=None):
+    """Predicts the search signal exactly; fit records how many distinct labels it got."""
+    table = jnp.asarray(bench.signal)
+    space = bench.search_space
+
+    def fit(key, labelled, labels, unlabelled):
+        del key, unlabelled
+        # The buffer is cycled: every label must be the oracle's value of its cell.
+        ok = jnp.all(jnp.abs(table[space.index_batch(labelled)] - labels) < 1e-6)
+        return ok
+
+    def predict(ok, archs):
+        return jnp.where(ok, table[space.index_batch(archs)], jnp.nan)
+
+    return Predictor(fit=fit, predict=predict)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="multiple of queries_per_round"):
+        predictor_search.SearchSettings(initial_queries=15, queries_per_round=10).validate()
+    with pytest.raises(ValueError, match="random_fraction"):
+        predictor_search.SearchSettings(random_fraction=1.5).validate()
+    with pytest.raises(ValueError, match="label_capacity"):
+        predictor_search.SearchSettings(label_capacity=5).validate()
+
+
+def test_oracle_guided_search_queries_the_best_cells_after_the_random_start(bench):
+    settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=5, label_capacity=40)
+    algorithm = predictor_search.predictor_search(bench.search_space, _signal_oracle(bench), settings)
+    result = runner.run_search(algorithm, bench, budget=30, num_seeds=3)
+    assert np.all(result.queries == 30)
+    assert np.all(result.steps == 6)  # 2 random rounds + 4 predictor rounds, no wasted asks
+    best = np.sort(np.nan_to_num(bench.signal, nan=-1))[::-1]
+    for seed in range(3):
+        history = result.history[seed]
+        assert len(set(history.tolist())) == 30  # never re-asks a queried cell
+        guided = set(history[10:].tolist())
+        # The 20 guided queries are the 20 best cells not found by the random start.
+        expected = [i for i in np.argsort(-np.nan_to_num(bench.signal, nan=-1), kind="stable") if i not in set(history[:10].tolist())][:20]
+        assert guided == set(expected)
+        assert result.signal[seed].max() == best[0]
+
+
+def test_random_fraction_mixes_in_random_cells(bench):
+    settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=10, random_fraction=0.5,
+                                               label_capacity=40)
+    algorithm = predictor_search.predictor_search(bench.search_space, _signal_oracle(bench), settings)
+    result = runner.run_search(algorithm, bench, budget=30, num_seeds=2)
+    top = set(np.argsort(-np.nan_to_num(bench.signal, nan=-1))[:200].tolist())
+    for seed in range(2):
+        round_ = result.history[seed][10:20].tolist()
+        assert sum(i in top for i in round_) >= 5  # the 5 top picks
+        assert sum(i in top for i in round_) < 10  # ... and random ones (top 200 of 15,625 is ~1 %)
+
+
+def test_full_buffer_keeps_the_best_labels(bench):
+    space = bench.search_space
+    settings = predictor_search.SearchSettings(initial_queries=4, queries_per_round=4, label_capacity=4)
+    algorithm = predictor_search.predictor_search(space, _signal_oracle(bench), settings)
+    state = algorithm.init(jax.random.key(0))
+    archs = space.from_index_batch(jnp.arange(8) * 1000)
+    values = jnp.arange(8, dtype=jnp.float32)
+    state = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[:4], archs), values[:4])
+    assert int(state.count) == 4
+    state = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[4:], archs), jnp.array([10.0, -1.0, jnp.nan, 0.5]))
+    assert sorted(np.asarray(state.labels).tolist()) == [1.0, 2.0, 3.0, 10.0]
+    assert int(state.count) == 4
+    # A cell already in the buffer is not added twice.
+    again = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[4:5], archs), jnp.array([10.0]))
+    chex.assert_trees_all_equal(again.labels, state.labels)
+
+
+def test_restricted_space_candidates_are_the_benchmark_cells():
+    bench = benchmarks.load_benchmark("nb101_subset")
+    settings = predictor_search.SearchSettings(initial_queries=4, queries_per_round=4, label_capacity=12)
+    algorithm = predictor_search.predictor_search(bench.search_space, _signal_oracle(bench), settings)
+    result = runner.run_search(algorithm, bench, budget=12, num_seeds=1)
+    assert result.queries[0] == 12 and result.steps[0] == 3
+    assert np.all(bench.available[result.history[0]])
+    assert result.signal[0].max() == np.nanmax(bench.signal)
+
+
+def test_registered_configs_are_flat_and_take_benchmark_defaults():
+    config = search.config_class("assessor").for_benchmark("nb101_subset")
+    assert config.ae_epochs == 3 and config.label_capacity == 1000  # predictor + search defaults
+    names = [f.name for f in dataclasses.fields(config)]
+    assert len(names) == len(set(names))
+    settings, predictor_config = predictor_search.split_config(config, predictor_search.AssessorConfig)
+    assert settings.queries_per_round == config.queries_per_round and predictor_config.knn == config.knn
+    with pytest.raises(ValueError, match="knn"):
+        dataclasses.replace(config, knn=0).validate()
+    gcn_config = search.config_class("gcn").for_benchmark("nb201_cifar10")
+    assert gcn_config.hidden == 144 and gcn_config.initial_queries == 10
+
+
+def test_gcn_search_runs_in_the_runner(bench):
+    config = dataclasses.replace(search.config_class("gcn").for_benchmark(bench.name), hidden=8, fc_hidden=8,
+                                 num_layers=2, epochs=2, batch_size=8, label_capacity=20, initial_queries=10,
+                                 queries_per_round=5)
+    algorithm = search.make_algorithm("gcn", bench.search_space, config)
+    result = runner.run_search(algorithm, bench, budget=20, num_seeds=2)
+    assert np.all(result.queries == 20)
+    assert all(len(set(h.tolist())) == 20 for h in result.history)
