@@ -183,13 +183,15 @@ def token_inputs(space, indices) -> jax.Array:
     return jax.jit(jax.vmap(lambda i: space.tokens(space.from_index(i))))(jnp.asarray(indices, jnp.int32))
 
 
-def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputModel:
-    """The cell-graph GCN (Wen et al. sizes by default), MSE training with Adam."""
+def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None) -> ThroughputModel:
+    """The cell-graph GCN (Wen et al. sizes by default), Adam on ``batch_loss(scores,
+    targets)`` (default MSE; the PyTorch mirror trains with MSE too)."""
     import optax
 
     from jaxnas.predictors import gcn
 
     config = config or gcn.GCNConfig(dropout=0.0)  # dropout off: the same work as the torch mirror
+    batch_loss = batch_loss or (lambda scores, targets: jnp.mean((scores - targets) ** 2))
     model = gcn.make_model(config)
     optimizer = optax.adam(config.learning_rate)
     directions = 2 if config.directions == "both" else 1
@@ -207,7 +209,7 @@ def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputMod
     @jax.jit
     def train_step(params, opt_state, graphs, targets):
         def loss_fn(p):
-            return jnp.mean((model.apply(p, gcn.batch_graphs(space, graphs)) - targets) ** 2)
+            return batch_loss(model.apply(p, gcn.batch_graphs(space, graphs)), targets)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -256,4 +258,22 @@ def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputMod
     return ThroughputModel(name, init, predict, train_step, inputs=token_inputs)
 
 
-ADAPTERS = {"gcn": gcn_throughput_model, "nao": nao_throughput_model}
+def acenas_throughput_model(space, config=None, name: str = "acenas") -> ThroughputModel:
+    """AceNAS's ranker: the same cell-graph GCN at AceNAS's widths, trained with the
+    LambdaRank loss over all pairs of the batch (relevance from the targets). The PyTorch
+    mirror is the GCN at these widths (its training step uses MSE, so only the inference
+    ratio compares like with like)."""
+    from jaxnas import metrics
+    from jaxnas.predictors import acenas, gcn
+
+    config = config or acenas.AceNASConfig(dropout=0.0)
+    gcn_config = gcn.GCNConfig(num_layers=config.num_layers, hidden=config.hidden, fc_hidden=config.fc_hidden,
+                               directions=config.directions, dropout=0.0, learning_rate=config.learning_rate)
+
+    def batch_loss(scores, targets):
+        return acenas.lambdarank_loss(scores, metrics.relevance(targets), jnp.ones_like(targets))
+
+    return gcn_throughput_model(space, gcn_config, name, batch_loss)
+
+
+ADAPTERS = {"gcn": gcn_throughput_model, "nao": nao_throughput_model, "acenas": acenas_throughput_model}

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import throughput
+from jaxnas import metrics, throughput
 from jaxnas.spaces import get_space
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,11 +34,18 @@ def test_adapters_predict_and_train(name):
     scores = model.predict(params, inputs)
     assert scores.shape == (8,) and bool(jnp.all(jnp.isfinite(scores)))
     targets = jnp.linspace(-1.0, 1.0, 8)
+    tau_before = float(metrics.kendall_tau(targets, model.predict(params, inputs)))
     losses = []
-    for _ in range(20):
+    for _ in range(30):
         params, opt_state, loss = model.train_step(params, opt_state, inputs, targets)
         losses.append(float(loss))
-    assert losses[-1] < losses[0]  # the step really trains
+    if name == "acenas":
+        # LambdaRank's pair weights follow the predicted order, so its loss is not
+        # monotone; what it must improve is the ranking.
+        tau_after = float(metrics.kendall_tau(targets, model.predict(params, inputs)))
+        assert tau_after > max(tau_before, 0.5)
+    else:
+        assert losses[-1] < losses[0]  # the step really trains
 
 
 def test_torch_mirror_computes_the_jax_gcn():
