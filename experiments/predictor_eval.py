@@ -18,11 +18,11 @@ import dataclasses
 import json
 import pathlib
 import sys
-import typing
 
 import numpy as np
 from absl import app, flags, logging
 
+from experiments import config_flags
 from jaxnas import benchmarks, data, plotting, predictor_eval, predictors
 
 FLAGS = flags.FLAGS
@@ -37,43 +37,13 @@ flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DA
 flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
 flags.mark_flag_as_required("predictor")
 
-_TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
-
-
-def _define_predictor_flags() -> None:
-    """One flag per hyperparameter of every registered predictor, default None (unset)."""
-    for name in predictors.PREDICTOR_NAMES:
-        config_cls = predictors.config_class(name)
-        types = typing.get_type_hints(config_cls)
-        for field in dataclasses.fields(config_cls):
-            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
-
-
-_define_predictor_flags()
-
-
-def predictor_config(name: str, benchmark: str) -> predictors.Config:
-    """The predictor's per-benchmark defaults with any flags the user set applied."""
-    config = predictors.config_class(name).for_benchmark(benchmark)
-    overrides = {
-        field.name: FLAGS[f"{name}_{field.name}"].value
-        for field in dataclasses.fields(config)
-        if FLAGS[f"{name}_{field.name}"].value is not None
-    }
-    config = dataclasses.replace(config, **overrides)
-    config.validate()
-    return config
+config_flags.define(predictors.PREDICTOR_NAMES, predictors.config_class)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for name in predictors.PREDICTOR_NAMES:
-        if name != FLAGS.predictor:
-            set_flags = [f.name for f in dataclasses.fields(predictors.config_class(name))
-                         if FLAGS[f"{name}_{f.name}"].present]
-            if set_flags:
-                raise app.UsageError(f"flags for {name} ({set_flags}) given but --predictor={FLAGS.predictor}")
+    config_flags.refuse_others(FLAGS.predictor, predictors.PREDICTOR_NAMES, predictors.config_class, "predictor")
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
         benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)
@@ -83,7 +53,7 @@ def main(argv):
         raise app.UsageError(f"--labels={FLAGS.labels} leaves too few of the {benchmark.num_available} "
                              f"architectures of {benchmark.name} to evaluate on")
     try:
-        config = predictor_config(FLAGS.predictor, benchmark.name)
+        config = config_flags.config(FLAGS.predictor, predictors.config_class, benchmark.name)
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())

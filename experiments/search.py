@@ -15,11 +15,11 @@ import dataclasses
 import json
 import pathlib
 import sys
-import typing
 
 import jax
 from absl import app, flags, logging
 
+from experiments import config_flags
 from jaxnas import benchmarks, checkpoint, data, distributed, plotting, search
 from jaxnas.search import runner
 
@@ -46,42 +46,18 @@ flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between che
                      lower_bound=1)
 flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir.")
 
-_TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
-
-
-def _define_algorithm_flags() -> None:
-    """One flag per hyperparameter of every registered algorithm, default None (unset)."""
-    for name in search.ALGORITHM_NAMES:
-        config_cls = search.config_class(name)
-        types = typing.get_type_hints(config_cls)
-        for field in dataclasses.fields(config_cls):
-            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
-
-
-_define_algorithm_flags()
+config_flags.define(search.ALGORITHM_NAMES, search.config_class)
 
 
 def algorithm_config(name: str, benchmark: str) -> search.Config:
     """The algorithm's per-benchmark defaults with any flags the user set applied."""
-    config = search.config_class(name).for_benchmark(benchmark)
-    overrides = {
-        field.name: FLAGS[f"{name}_{field.name}"].value
-        for field in dataclasses.fields(config)
-        if FLAGS[f"{name}_{field.name}"].value is not None
-    }
-    config = dataclasses.replace(config, **overrides)
-    config.validate()
-    return config
+    return config_flags.config(name, search.config_class, benchmark)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    for name in search.ALGORITHM_NAMES:
-        if name != FLAGS.algorithm:
-            set_flags = [f.name for f in dataclasses.fields(search.config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
-            if set_flags:
-                raise app.UsageError(f"flags for {name} ({set_flags}) given but --algorithm={FLAGS.algorithm}")
+    config_flags.refuse_others(FLAGS.algorithm, search.ALGORITHM_NAMES, search.config_class, "algorithm")
     if FLAGS.resume and not FLAGS.checkpoint_dir:
         raise app.UsageError("--resume needs --checkpoint_dir")
     distributed.initialize(FLAGS.distributed)

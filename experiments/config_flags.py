@@ -1,0 +1,43 @@
+"""Flags for registered configs: one `--<name>_<field>` flag per hyperparameter of every
+registered algorithm or predictor, unset (None) unless the user gives it."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Callable, Iterable
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+_TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
+
+
+def define(names: Iterable[str], config_class: Callable) -> None:
+    for name in names:
+        config_cls = config_class(name)
+        types = typing.get_type_hints(config_cls)
+        for field in dataclasses.fields(config_cls):
+            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
+
+
+def config(name: str, config_class: Callable, benchmark: str):
+    """The per-benchmark defaults of ``name`` with any flags the user set applied, validated."""
+    result = config_class(name).for_benchmark(benchmark)
+    overrides = {
+        field.name: FLAGS[f"{name}_{field.name}"].value
+        for field in dataclasses.fields(result)
+        if FLAGS[f"{name}_{field.name}"].value is not None
+    }
+    result = dataclasses.replace(result, **overrides)
+    result.validate()
+    return result
+
+
+def refuse_others(selected: str, names: Iterable[str], config_class: Callable, selector_flag: str) -> None:
+    """UsageError if flags of a config other than ``selected`` were given."""
+    for name in names:
+        if name != selected:
+            given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
+            if given:
+                raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
