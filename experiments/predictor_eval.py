@@ -19,11 +19,12 @@ import json
 import pathlib
 import sys
 
+import jax
 import numpy as np
 from absl import app, flags, logging
 
 from experiments import config_flags
-from jaxnas import benchmarks, data, plotting, predictor_eval, predictors
+from jaxnas import benchmarks, data, distributed, plotting, predictor_eval, predictors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("predictor", None, predictors.PREDICTOR_NAMES, "Predictor to evaluate.")
@@ -32,6 +33,9 @@ flags.DEFINE_integer("labels", 100, "Labelled (training) architectures per seed.
 flags.DEFINE_integer("seeds", 5, "Number of seeds (independent training sets).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "First seed; seeds seed..seed+seeds-1.", lower_bound=0)
 flags.DEFINE_integer("seed_batch", None, "Seeds per vmapped program (default: all at once).", lower_bound=1)
+flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices).", lower_bound=1)
+flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
+                  "every host runs the same command.")
 flags.DEFINE_string("output_dir", "runs/predictor_eval", "Where results.json and scatter.png go.")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DATA or ../shared/data).")
 flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
@@ -44,6 +48,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config_flags.refuse_others(FLAGS.predictor, predictors.PREDICTOR_NAMES, predictors.config_class, "predictor")
+    distributed.initialize(FLAGS.distributed)
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
         benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)
@@ -60,10 +65,15 @@ def main(argv):
     logging.info("predictor %s %s", FLAGS.predictor, config)
 
     predictor = predictors.make_predictor(FLAGS.predictor, benchmark.search_space, config)
-    result = predictor_eval.evaluate(
-        predictor, benchmark, num_labels=FLAGS.labels, num_seeds=FLAGS.seeds, seed=FLAGS.seed,
-        predictor_name=FLAGS.predictor, seed_batch=FLAGS.seed_batch, log=logging.info,
-    )
+    try:
+        result = predictor_eval.evaluate(
+            predictor, benchmark, num_labels=FLAGS.labels, num_seeds=FLAGS.seeds, seed=FLAGS.seed,
+            predictor_name=FLAGS.predictor, seed_batch=FLAGS.seed_batch, log=logging.info,
+            num_devices=FLAGS.num_devices)
+    except distributed.DeviceCountError as err:
+        sys.exit(f"error: {err}")  # a clear message, no traceback
+    if jax.process_index() != 0:
+        return  # one writer in multi-host runs
 
     out = pathlib.Path(FLAGS.output_dir)
     out.mkdir(parents=True, exist_ok=True)

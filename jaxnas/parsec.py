@@ -353,6 +353,38 @@ def make_run_chunk(step_fn: Callable, batch_size: int) -> Callable:
     return run
 
 
+METRICS = ("loss", "mean_loss", "accuracy", "ess", "beta", "entropy")  # what a train step reports
+
+
+def make_run_steps(step_fn: Callable, batch_size: int, max_steps: int) -> Callable:
+    """run(state, key, images, labels, num_steps) -> (state, metrics float32[max_steps] each).
+
+    Like :func:`make_run_chunk`, but ``num_steps`` (<= ``max_steps``) is a traced int:
+    the steps run in a ``lax.fori_loop`` with a dynamic trip count, so every chunk length
+    (the warm-up boundary, the last partial chunk, a resumed run's first chunk) uses ONE
+    compiled program. XLA:CPU needs 30-60 s to compile a small supernet's train step, so
+    a static chunk length compiled once per distinct length dominated short runs.
+    Metrics of step i land in row i; rows >= num_steps are zero (slice them off).
+    ``step_fn`` must return the scalar metrics named in :data:`METRICS`.
+    """
+    def run(state, key, images, labels, num_steps):
+        data_key, step_key = jax.random.split(key)
+
+        def body(i, carry):
+            state, buffer = carry
+            idx = input_pipeline.batch_indices(data_key, state.step, labels.shape[0], batch_size)
+            state, metrics = step_fn(state, jax.random.fold_in(step_key, state.step), images[idx], labels[idx])
+            row = jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in METRICS])
+            return state, buffer.at[i].set(row)
+
+        buffer = jnp.zeros((max_steps, len(METRICS)), jnp.float32)
+        n = jnp.minimum(jnp.asarray(num_steps, jnp.int32), max_steps)
+        state, buffer = jax.lax.fori_loop(0, n, body, (state, buffer))
+        return state, {k: buffer[:, j] for j, k in enumerate(METRICS)}
+
+    return run
+
+
 def make_evaluate(apply_fn: Callable) -> Callable:
     """evaluate(params, arch, images float [N, B, H, W, C], labels [N, B]) -> accuracy.
 
@@ -434,7 +466,8 @@ def logits_from_json(choices: ChoiceSpace, stored: dict) -> Logits:
 __all__ = [
     "Choice", "Config", "ParsecState", "beta_schedule", "darts_choices", "darts_to_arch", "effective_sample_size",
     "entropy", "enumerate_architectures", "importance_weights", "init_state", "log_prob", "log_probabilities",
-    "logits_from_json", "make_evaluate", "make_run_chunk", "make_train_step", "map_architecture",
+    "METRICS", "logits_from_json", "make_evaluate", "make_run_chunk", "make_run_steps", "make_train_step",
+    "map_architecture",
     "nb201_choices", "nb201_expected_accuracy", "nb201_to_arch", "prior_gradient", "probabilities", "sample",
     "sample_batch", "to_json", "uniform_logits", "weighted_gradient",
 ]

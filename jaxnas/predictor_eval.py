@@ -18,7 +18,8 @@ very best dominate, which is what a search cares about. precision@5 % is the fra
 the true top 5 % (k = ceil(0.05 n)) that the predictor also ranks in its top 5 %.
 
 Seeds are vmapped: ``seed_batch`` seeds are fitted, predicted and scored by one compiled
-program (all seeds at once by default).
+program (all seeds at once by default), sharded over a device mesh along the seed axis
+(see :mod:`jaxnas.distributed`; results do not depend on the device count).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import metrics
+from jaxnas import distributed, metrics
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.predictors.base import Predictor
 
@@ -105,11 +106,14 @@ def evaluate(
     predictor_name: str = "",
     seed_batch: Optional[int] = None,
     log=print,
+    num_devices: Optional[int] = None,
 ) -> EvalResult:
     """Fits ``predictor`` on ``num_labels`` random cells per seed and scores it on the rest.
 
     Seeds seed..seed+num_seeds-1 run ``seed_batch`` at a time (default: all) as one
-    vmapped program. ``predictor`` must be built for ``benchmark.search_space``.
+    vmapped program, split over ``num_devices`` devices (default all; each batch is padded
+    to a multiple of the device count and the extra seeds are dropped). ``predictor``
+    must be built for ``benchmark.search_space``.
     """
     available = benchmark.available_indices
     if not 2 <= num_labels <= len(available) - 2:
@@ -133,14 +137,18 @@ def evaluate(
         test_pred = predictor.predict(state, unlabelled)
         return train, test, train_pred, test_pred, score(reported[test], test_pred)
 
+    mesh = distributed.seed_mesh(num_devices)
+    sharding = distributed.seed_sharding(mesh)
     run = jax.jit(jax.vmap(one_seed))
     start = time.perf_counter()
     seeds = np.arange(seed, seed + num_seeds)
     outputs = []
     for first in range(0, num_seeds, seed_batch):
         batch_seeds = seeds[first:first + seed_batch]
-        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(jnp.asarray(batch_seeds, jnp.uint32))
-        outputs.append(jax.device_get(run(keys)))
+        run_seeds = np.arange(batch_seeds[0], batch_seeds[0] + distributed.padded_count(len(batch_seeds), mesh))
+        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(jnp.asarray(run_seeds, jnp.uint32))
+        result = distributed.to_host(run(jax.device_put(keys, sharding)))
+        outputs.append(jax.tree_util.tree_map(lambda a: a[:len(batch_seeds)], result))
         log(f"{predictor_name or 'predictor'} on {benchmark.name}, L={num_labels}: seeds "
             f"{batch_seeds[0]}..{batch_seeds[-1]} done, "
             f"tau {np.round(outputs[-1][4]['kendall_tau'], 3).tolist()}, {time.perf_counter() - start:.1f}s")

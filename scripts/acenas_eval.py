@@ -4,7 +4,8 @@ LambdaRank with weak-label pretraining, at several label counts, vmapped over se
     nice -n 10 python scripts/acenas_eval.py --benchmark=nb201_cifar10 --labels=20,50,100 \
         --seeds=5 --variants=gcn,scratch,w12 --output_dir=runs/i5/eval
 
-Protocol = jaxnas.predictor_eval.evaluate (seeds 0..S-1, same splits for every variant).
+Protocol = jaxnas.predictor_eval.evaluate (seeds 0..S-1, same splits for every variant;
+``--seed=100`` shifts to tuning seeds 100..100+S-1, files get an ``_s100`` suffix).
 Adds best-in-predicted-top-10: the best REPORTED accuracy among the 10 non-training
 cells the predictor ranks highest (what 10 more queries would find). One JSON per
 (variant, L); existing ones are skipped (rerun-safe).
@@ -28,7 +29,8 @@ from jaxnas.predictors import acenas, gcn  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark.")
 flags.DEFINE_list("labels", ["20", "50", "100"], "Label counts.")
-flags.DEFINE_integer("seeds", 5, "Seeds 0..S-1.")
+flags.DEFINE_integer("seeds", 5, "Number of seeds S: seeds seed..seed+S-1.")
+flags.DEFINE_integer("seed", 0, "First seed. Evaluation tables use 0; tune on >= 100.")
 flags.DEFINE_list("variants", ["gcn", "scratch", "w12"],
                   "Variants (see variants() / --supernet); NAME@field=value+field=value overrides "
                   "AceNASConfig fields of a base variant, e.g. w12@pretrain_loss=lambdarank+epochs=50.")
@@ -71,13 +73,15 @@ def main(argv):
             config = dataclasses.replace(config, **{k: cast[str(types[k]).split("'")[-2] if "'" in str(types[k])
                                                                  else types[k]](v) for k, v in changes.items()})
         for num_labels in [int(v) for v in FLAGS.labels]:
-            path = out_dir / f"{FLAGS.benchmark}_{name}_L{num_labels}.json"
+            suffix = f"_s{FLAGS.seed}" if FLAGS.seed else ""
+            path = out_dir / f"{FLAGS.benchmark}_{name}_L{num_labels}{suffix}.json"
             if path.exists():
                 print(f"skip {path} (exists)")
                 continue
             predictor = (gcn.gcn_predictor(bench.search_space, config) if kind == "gcn"
                          else acenas.acenas_predictor(bench.search_space, config))
-            result = predictor_eval.evaluate(predictor, bench, num_labels, FLAGS.seeds, predictor_name=name)
+            result = predictor_eval.evaluate(predictor, bench, num_labels, FLAGS.seeds, seed=FLAGS.seed,
+                                             predictor_name=name)
             top10 = np.argsort(-result.test_predictions, axis=1)[:, :10]
             picked = np.take_along_axis(result.test_indices, top10, axis=1)
             best_top10 = bench.reported[picked].max(axis=1)
@@ -93,7 +97,7 @@ def main(argv):
             }
             path.write_text(json.dumps(result.to_json(extra), indent=1))
             m = result.summary()
-            print(f"RESULT {FLAGS.benchmark} {name} L={num_labels}: "
+            print(f"RESULT {FLAGS.benchmark} {name} L={num_labels} seeds {FLAGS.seed}..{FLAGS.seed + FLAGS.seeds - 1}: "
                   f"ndcg@10 {predictor_eval.mean_std(m['ndcg_at_10']['per_seed'])} "
                   f"tau {predictor_eval.mean_std(m['kendall_tau']['per_seed'])} "
                   f"top10 {best_top10.mean():.3f} ± {best_top10.std(ddof=1):.3f} "

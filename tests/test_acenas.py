@@ -75,6 +75,8 @@ def test_config_validation():
         acenas.AceNASConfig(positions="oracle").validate()
     with pytest.raises(ValueError, match="finetune_loss"):
         acenas.AceNASConfig(finetune_loss="hinge").validate()
+    with pytest.raises(ValueError, match="learning rates"):
+        acenas.AceNASConfig(weak_finetune_learning_rate=0.0).validate()
 
 
 def test_weak_label_spec_errors(space, tmp_path):
@@ -92,8 +94,9 @@ def _target(archs):
 
 
 def test_predictor_learns_ranking_and_pretraining_helps(space, tmp_path):
+    # Default pretraining loss (LambdaRank: B^2 pairs per batch) on 3,000 of the 15,625 weak labels.
     small = dict(num_layers=2, hidden=16, fc_hidden=16, epochs=60, batch_size=32, pretrain_epochs=3,
-                 pretrain_batch_size=256)
+                 pretrain_batch_size=256, pretrain_size=3000)
     all_archs = space.from_index_batch(jnp.arange(space.num_architectures))
     # Weak labels: the synthetic target plus noise, over the whole space.
     weak = np.asarray(_target(all_archs)) + np.random.default_rng(0).normal(0, 0.5, space.num_architectures)

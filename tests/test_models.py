@@ -13,7 +13,7 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 
 @pytest.mark.parametrize("size,kernel,stride,dilation,pad", [(9, 3, 2, 1, 1), (7, 5, 2, 2, 4)])
 def test_convolutions_match_xla_and_autodiff(size, kernel, stride, dilation, pad):
-    """layers.conv2d (custom VJP) and depthwise_conv2d (slices) against XLA's convolutions."""
+    """layers.conv2d (custom VJP) and depthwise_conv2d (slices, dense) against XLA's convolutions."""
     args = ((stride, stride), (dilation, dilation), ((pad, pad), (pad, pad)))
 
     def ref(x, k):
@@ -26,7 +26,8 @@ def test_convolutions_match_xla_and_autodiff(size, kernel, stride, dilation, pad
     @jax.jit
     def compare(x, k, kd):
         out = []
-        for mine, theirs, kernel_arg in [(layers.conv2d, ref, k), (layers.depthwise_conv2d, ref_dw, kd)]:
+        for mine, theirs, kernel_arg in [(layers.conv2d, ref, k), (layers.depthwise_conv2d, ref_dw, kd),
+                                         (layers.depthwise_conv2d_dense, ref_dw, kd)]:
             y, vjp = jax.vjp(lambda x, k: mine(x, k, *args), x, kernel_arg)
             y_ref, vjp_ref = jax.vjp(theirs, x, kernel_arg)
             out.append(((y, *vjp(y_ref)), (y_ref, *vjp_ref(y_ref))))

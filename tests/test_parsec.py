@@ -203,3 +203,141 @@ def test_saved_priors_round_trip_and_are_checked():
         parsec.logits_from_json(choices, {**parsec.to_json(logits), "normal_ops": [[0.0] * 7]})
     with pytest.raises(ValueError, match="config"):
         parsec.Config(num_samples=0).validate()
+
+
+class _ToyNB201(nn.Module):
+    """A cheap stand-in for the NB201 supernet: 6 'edges' of 5 ops on pooled features."""
+
+    fixed_ops = None  # a supernet (what nb201_network.init checks)
+
+    @nn.compact
+    def __call__(self, x, ops):
+        x = jnp.mean(x.reshape(x.shape[0], 8, 4, 8, 4, 3), axis=(2, 4)).reshape(x.shape[0], -1)[:, :16]
+        for e in range(6):
+            dense = [nn.Dense(16, name=f"e{e}_op{o}") for o in range(2)]
+            if self.is_initializing():
+                for d in dense:
+                    d(x)
+            branches = [lambda v: jnp.zeros_like(v), lambda v: v, lambda v, d=dense[0]: d(v),
+                        lambda v, d=dense[1]: jnp.tanh(d(v)), lambda v: jnp.maximum(v, 0.0)]
+            x = x + jax.lax.switch(ops[e], branches, x)
+        return nn.Dense(10, name="head")(x)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch):
+    """experiments.parsec's seed loop, interrupted (a) right after a checkpoint and (b) after
+    history.json but before the state is saved, then --resume: results equal an uninterrupted
+    run. In-process with a toy supernet (the NB201 step takes minutes to compile on a CPU);
+    tests/test_parsec.py::test_cli_kill_and_resume (slow) SIGKILLs the real command."""
+    from absl import flags
+
+    from experiments import parsec as exp
+    from jaxnas import input_pipeline
+
+    rng = np.random.default_rng(0)
+    split = lambda n: input_pipeline.Split(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),  # noqa: E731
+                                           rng.integers(0, 10, n).astype(np.int32))
+    dataset = input_pipeline.ImageData("toy", split(64), split(32), 10, np.full(3, 0.5, np.float32),
+                                       np.full(3, 0.25, np.float32))
+    table = jnp.asarray(rng.uniform(80, 95, 15625).astype(np.float32))
+    argv = ["parsec", "--steps=9", "--warmup_steps=3", "--ramp_steps=2", "--samples=3", "--warmup_samples=3",
+            "--batch_size=8", "--log_every=2", "--eval_every=5", "--checkpoint_every=2", "--eval_batch_size=16",
+            "--compilation_cache_dir=", "--prior_learning_rate=0.2"]
+    fl = flags.FLAGS
+    fl(argv + [f"--output_dir={tmp_path / 'full'}"])
+    try:
+        choices, to_arch, _, describe = exp._space_setup(10)
+        ctx = exp._make_context((choices, to_arch, _ToyNB201(), describe), exp._config(), dataset, table)
+        full = exp._run_seed(0, ctx)
+        timing = ("search_seconds", "seconds")
+
+        def strip(r):
+            return {k: ({c: v for c, v in r[k].items() if c not in timing} if k == "curves" else r[k])
+                    for k in r if k not in timing}
+
+        assert full["curves"]["step"] == [2, 3, 5, 7, 9] and full["curves"]["eval_step"] == [5, 9]
+        assert not np.allclose(full["logits"]["ops"], 0.0)  # the prior moved: a result worth comparing
+
+        original_save = exp.checkpoint.Checkpointer.save
+        for kill_at, after_save in ((7, True), (5, False)):
+            out = tmp_path / f"killed_{kill_at}"
+            fl.output_dir, fl.resume = str(out), False
+
+            def save(self, step, state, kill_at=kill_at, after_save=after_save):
+                if after_save:
+                    original_save(self, step, state)
+                if step == kill_at:
+                    raise _Killed
+                if not after_save:
+                    original_save(self, step, state)
+
+            monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", save)
+            with pytest.raises(_Killed):
+                exp._run_seed(0, ctx)
+            monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", original_save)
+            history = json.loads((out / "checkpoints" / "seed_0" / "history.json").read_text())
+            assert history["step"][-1] == kill_at  # (b): history is ahead of the saved state
+            fl.resume = True
+            resumed = exp._run_seed(0, ctx)
+            assert strip(resumed) == strip(full), kill_at
+            assert json.loads((out / "prior_seed0.json").read_text())["logits"] == full["logits"]
+    finally:
+        fl.unparse_flags()
+
+
+@pytest.mark.slow
+def test_cli_kill_and_resume(tmp_path):
+    """The real command on a tiny NB201 supernet: SIGKILL after the first checkpoint, then
+    --resume; results.json equals an uninterrupted run's (timings aside)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def command(out, *extra):
+        return [sys.executable, "-m", "experiments.parsec", "--space=nb201", "--channels=2", "--cells=1",
+                "--batch_size=8", "--samples=2", "--warmup_samples=2", "--steps=12", "--warmup_steps=3",
+                "--ramp_steps=2", "--log_every=2", "--eval_every=4", "--checkpoint_every=2",
+                "--eval_batch_size=500", "--prior_learning_rate=0.2", f"--output_dir={out}",
+                f"--compilation_cache_dir={tmp_path / 'xla'}", *extra]
+
+    def metrics(out):
+        runs = json.loads((out / "results.json").read_text())["runs"]
+        return [{k: ({c: v for c, v in r[k].items() if c != "seconds"} if k == "curves" else r[k])
+                 for k in r if k != "search_seconds"} for r in runs]
+
+    timings = {}
+    start = time.time()
+    full = subprocess.run(command(tmp_path / "full"), cwd=root, capture_output=True, text=True, timeout=1500)
+    assert full.returncode == 0, full.stderr[-3000:]
+    timings["full"] = time.time() - start
+
+    start = time.time()
+    victim = subprocess.Popen(command(tmp_path / "killed"), cwd=root, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "checkpoints" / "seed_0"
+    deadline = time.time() + 1200
+    while time.time() < deadline and not (ckpt / "2").is_dir():
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    timings["killed"] = time.time() - start
+    assert not (tmp_path / "killed" / "results.json").exists(), "run finished before it could be killed"
+    saved = sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
+    assert saved and max(saved) < 12, saved
+
+    start = time.time()
+    resumed = subprocess.run(command(tmp_path / "killed", "--resume"), cwd=root, capture_output=True, text=True,
+                             timeout=1500)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    timings["resumed"] = time.time() - start
+    assert "resumed at step" in resumed.stderr
+    assert metrics(tmp_path / "killed") == metrics(tmp_path / "full")
+    print(f"kill+resume: killed after checkpoints {saved}; wall seconds {timings}")

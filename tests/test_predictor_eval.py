@@ -117,6 +117,7 @@ def test_cli_writes_results_and_scatter(tmp_path):
     (["--predictor=gcn", "--labels=20000"], "leaves too few"),
     (["--predictor=gcn", "--assessor_knn=5"], "given but --predictor=gcn"),
     (["--predictor=gcn", "--gcn_hidden=0"], "gcn hidden must be >= 1"),
+    (["--predictor=gcn", "--labels=20", "--seeds=1", "--num_devices=64"], "xla_force_host_platform_device_count"),
 ])
 def test_cli_bad_input(tmp_path, args, message):
     proc = _run(*args, f"--output_dir={tmp_path}")

@@ -1,6 +1,9 @@
 """SemiNAS and its NAO model: shapes, training, decoding, generation, the search."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import chex
 import jax
@@ -12,6 +15,8 @@ from jaxnas import benchmarks, predictors, search, training
 from jaxnas.predictors import nao
 from jaxnas.search import runner, seminas
 from jaxnas.spaces import nb101, nb201, nbgraph
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HIDDEN = 32  # a small model keeps the tests fast; the code is the same at 64
 
@@ -155,6 +160,32 @@ def test_same_seed_same_result(bench, tiny_search):
     assert not np.array_equal(first.history[0], first.history[1])
 
 
+def test_space_top_queries_the_best_predicted_of_the_space(bench):
+    # A round with space_top=3 of 6: the last 3 asked are the trained model's 3 best
+    # predicted unqueried architectures of the whole space (excluding the first 3 asked).
+    config = _tiny_config(space_top=3)
+    space = bench.search_space
+    algorithm = seminas.seminas(space, config)
+    table = jnp.asarray(bench.signal)
+    ask, tell = jax.jit(algorithm.ask), jax.jit(algorithm.tell)
+    state = algorithm.init(jax.random.key(0))
+    archs, state = ask(state, jax.random.key(1))  # the initial random pool
+    state = tell(state, archs, table[jax.vmap(space.index)(archs)])
+    archs, state = ask(state, jax.random.key(2))  # round 1
+    asked = np.asarray(state.pending)[: config.new_per_iteration]
+    assert (asked >= 0).all() and len(set(asked.tolist())) == config.new_per_iteration
+    model = nao.make_model(space, config)
+    all_tokens = nao.tokens_of(space, space.from_index_batch(jnp.arange(space.num_architectures)))
+    scores = np.array(nao.batched_predict(model, state.params, all_tokens))
+    scores[np.asarray(state.queried)] = -np.inf
+    scores[asked[:3]] = -np.inf
+    top = np.argsort(-scores)[:3]
+    np.testing.assert_allclose(np.sort(scores[asked[3:]]), np.sort(scores[top]), rtol=1e-5)
+    assert 0 <= int(state.asked_generated) <= 3
+    with pytest.raises(ValueError, match="space_top"):
+        _tiny_config(space_top=7).validate()
+
+
 def test_generated_candidates_are_valid_and_unseen(trained):
     model, params, space = trained["model"], trained["params"], trained["space"]
     seeds = trained["tokens"][jnp.argsort(-trained["targets"])[:8]]  # the 8 best, as a round's top k
@@ -196,21 +227,29 @@ def test_threshold_off_by_default_and_validated():
         seminas.seminas(benchmarks.load_benchmark("nb201_cifar10").space, _tiny_config(unlabelled_size=15600))
 
 
-def test_reference_flag_set_parses():
-    from experiments import search as search_cli
+REFERENCE_FLAGS_SCRIPT = r"""
+from experiments import search as search_cli
+from jaxnas.search import seminas
+argv = ["search", "--algorithm=seminas", "--benchmark=nb101_subset", f"--budget={seminas.REFERENCE_BUDGET}"]
+argv += [f"--seminas_{name}={value}" for name, value in seminas.REFERENCE.items()]
+search_cli.FLAGS(argv)
+config = search_cli.algorithm_config("seminas", "nb101_subset")
+assert config == seminas.SemiNASConfig.reference(), config
+assert config.capacity == seminas.REFERENCE_BUDGET == 2000
+assert (config.initial_size, config.unlabelled_size, config.iterations, config.new_per_iteration) == (
+    1100, 10000, 3, 300)
+assert (config.top_k, config.pretrain_epochs, config.epochs) == (100, 1000, 500)
+print("REFERENCE_OK")
+"""
 
-    argv = ["search", "--algorithm=seminas", "--benchmark=nb101_subset", f"--budget={seminas.REFERENCE_BUDGET}"]
-    argv += [f"--seminas_{name}={value}" for name, value in seminas.REFERENCE.items()]
-    try:
-        search_cli.FLAGS(argv)
-        config = search_cli.algorithm_config("seminas", "nb101_subset")
-    finally:
-        search_cli.FLAGS.unparse_flags()
-    assert config == seminas.SemiNASConfig.reference()
-    assert config.capacity == seminas.REFERENCE_BUDGET == 2000
-    assert (config.initial_size, config.unlabelled_size, config.iterations, config.new_per_iteration) == (
-        1100, 10000, 3, 300)
-    assert (config.top_k, config.pretrain_epochs, config.epochs) == (100, 1000, 500)
+
+def test_reference_flag_set_parses():
+    # A subprocess: experiments modules define absl flags (--output_dir, --resume, ...)
+    # that clash when two of them are imported into one test process.
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_FLAGS_SCRIPT], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "REFERENCE_OK" in proc.stdout
 
 
 def test_registered_as_algorithm_and_predictor():

@@ -71,14 +71,17 @@ def _run(*args):
 
 def test_cli_writes_results(tmp_path):
     proc = _run("--predictor=gcn", "--benchmark=nb201_cifar10", "--batch_sizes=4,16", "--train_batch_size=8",
-                "--repeats=1", "--torch=false", f"--output_dir={tmp_path}")
+                "--repeats=1", "--torch=false", "--all_cells_chunks=1024,4096", f"--output_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["jax"]) == {"4", "8", "16"}
     row = results["jax"]["16"]
     assert row["inference"]["architectures_per_second"] > 0 and row["train_step"]["steps_per_second"] > 0
     assert 0 < row["inference"]["fraction_of_matmul"] < 1.5
-    assert results["all_cells"]["architectures"] == 15_625
+    all_cells = results["all_cells"]
+    assert all_cells["architectures"] == 15_625 and set(all_cells["by_chunk"]) == {"1024", "4096"}
+    fastest = min(all_cells["by_chunk"].items(), key=lambda kv: kv[1]["jax"]["seconds"])
+    assert all_cells["jax"]["chunk"] == int(fastest[0]) and all_cells["jax"]["seconds"] == fastest[1]["jax"]["seconds"]
     assert results["device"]["device_count"] >= 1 and results["matmul_flops_per_second"] > 0
     assert "all 15,625 cells" in proc.stdout
 

@@ -126,11 +126,13 @@ class SepConv(nn.Module):
     features: int
     kernel: int
     stride: int
+    depthwise_impl: str = "slices"
 
     @nn.compact
     def __call__(self, x):
         for i, stride in enumerate((self.stride, 1)):
-            x = layers.Conv(x.shape[-1], self.kernel, stride, depthwise=True, name=f"dw_{i}")(nn.relu(x))
+            x = layers.Conv(x.shape[-1], self.kernel, stride, depthwise=True, depthwise_impl=self.depthwise_impl,
+                            name=f"dw_{i}")(nn.relu(x))
             x = layers.Conv(self.features, 1, name=f"pw_{i}")(x)
             x = layers.BatchNorm(affine=False, name=f"bn_{i}")(x)
         return x
@@ -142,10 +144,12 @@ class DilConv(nn.Module):
     features: int
     kernel: int
     stride: int
+    depthwise_impl: str = "slices"
 
     @nn.compact
     def __call__(self, x):
-        x = layers.Conv(x.shape[-1], self.kernel, self.stride, dilation=2, depthwise=True, name="dw")(nn.relu(x))
+        x = layers.Conv(x.shape[-1], self.kernel, self.stride, dilation=2, depthwise=True,
+                        depthwise_impl=self.depthwise_impl, name="dw")(nn.relu(x))
         x = layers.Conv(self.features, 1, name="pw")(x)
         return layers.BatchNorm(affine=False, name="bn")(x)
 
@@ -159,18 +163,19 @@ class DartsEdge(nn.Module):
     channels: int
     stride: int
     fixed_op: Optional[int] = None
+    depthwise_impl: str = "slices"  # layers.DEPTHWISE_IMPLS key (same function, other compile/run cost)
 
     def setup(self):
         present = range(NUM_OPS) if self.fixed_op is None else (self.fixed_op,)
-        c, s = self.channels, self.stride
+        c, s, dw = self.channels, self.stride, self.depthwise_impl
         builders = {
             0: lambda: layers.BatchNorm(affine=False),  # DARTS puts a BN after pools
             1: lambda: layers.BatchNorm(affine=False),
             2: lambda: FactorizedReduce(c, affine=False) if s == 2 else None,
-            3: lambda: SepConv(c, 3, s),
-            4: lambda: SepConv(c, 5, s),
-            5: lambda: DilConv(c, 3, s),
-            6: lambda: DilConv(c, 5, s),
+            3: lambda: SepConv(c, 3, s, dw),
+            4: lambda: SepConv(c, 5, s, dw),
+            5: lambda: DilConv(c, 3, s, dw),
+            6: lambda: DilConv(c, 5, s, dw),
         }
         modules = {}
         for o in present:
@@ -206,6 +211,7 @@ class DartsCell(nn.Module):
     reduction: bool
     reduction_prev: bool
     fixed: Optional[tuple] = None  # ((pair, (op_a, op_b)),) * 4 for a standalone cell
+    depthwise_impl: str = "slices"
 
     def setup(self):
         c = self.channels
@@ -220,7 +226,7 @@ class DartsCell(nn.Module):
                 used = dict(zip(PAIRS[j][pair], ops))
             for i, op in used.items():
                 stride = 2 if self.reduction and i < 2 else 1
-                edges[str(_EDGE_OFFSET[j] + i)] = DartsEdge(c, stride, op)
+                edges[str(_EDGE_OFFSET[j] + i)] = DartsEdge(c, stride, op, self.depthwise_impl)
         self.edges = edges
 
     def _run(self, s0, s1, edge_fn):
@@ -250,6 +256,7 @@ class DartsNetwork(nn.Module):
     num_classes: int = 10
     stem_multiplier: int = 3
     fixed: Optional[tuple] = None  # {"normal": cell tuple, "reduce": cell tuple} as a tuple pair
+    depthwise_impl: str = "slices"  # "dense": compiles ~3x faster, runs slower (layers.depthwise_conv2d_dense)
 
     def setup(self):
         if self.num_layers < 3 or self.channels < 2 or self.channels % 2:
@@ -264,7 +271,7 @@ class DartsNetwork(nn.Module):
             if reduction:
                 c *= 2
             fixed = None if self.fixed is None else self.fixed[1 if reduction else 0]
-            cells.append(DartsCell(c, reduction, reduction_prev, fixed))
+            cells.append(DartsCell(c, reduction, reduction_prev, fixed, self.depthwise_impl))
             reduction_prev = reduction
         self.cells = cells
         self.classifier = nn.Dense(self.num_classes, kernel_init=layers.DENSE_INIT)
@@ -299,13 +306,15 @@ def _fixed_cells(arch: DartsArch) -> tuple:
     return tuple(out)
 
 
-def supernet(channels: int = 16, num_layers: int = 8, num_classes: int = 10) -> DartsNetwork:
-    return DartsNetwork(channels, num_layers, num_classes)
+def supernet(channels: int = 16, num_layers: int = 8, num_classes: int = 10,
+             depthwise_impl: str = "slices") -> DartsNetwork:
+    return DartsNetwork(channels, num_layers, num_classes, depthwise_impl=depthwise_impl)
 
 
-def standalone(arch: DartsArch, channels: int = 16, num_layers: int = 8, num_classes: int = 10) -> DartsNetwork:
+def standalone(arch: DartsArch, channels: int = 16, num_layers: int = 8, num_classes: int = 10,
+               depthwise_impl: str = "slices") -> DartsNetwork:
     """Network for one genotype; its params are ``subnet_params(super_params, arch, num_layers)``."""
-    return DartsNetwork(channels, num_layers, num_classes, fixed=_fixed_cells(arch))
+    return DartsNetwork(channels, num_layers, num_classes, fixed=_fixed_cells(arch), depthwise_impl=depthwise_impl)
 
 
 def example_arch() -> DartsArch:

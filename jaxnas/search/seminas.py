@@ -27,6 +27,11 @@ Deviations from the reference, and why:
   duplicates of a queried cell are not "new".
 * A round's candidates are asked best predicted first (the model's prediction for the
   decoded architecture), so a budget that ends mid-round keeps the most promising.
+* ``space_top`` (off by default): of each round's ``new_per_iteration`` queries, the last
+  ``space_top`` are the model's best predicted unqueried architectures of the whole space
+  (every architecture is scored once per round), the rest the best predicted generated
+  ones. Not in the reference; ``SemiNASState.asked_generated`` counts what ascent
+  contributed.
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
@@ -96,6 +101,10 @@ class SemiNASConfig(nao.NAOConfig):
     # queried; 0 = new_per_iteration (the reference: query every generated one).
     candidates_per_iteration: int = 0
     initial_threshold: float = 0.0  # keep initial archs answering >= this (percent); 0 = off
+    # Of a round's new_per_iteration queries, this many are the model's best predicted
+    # unqueried architectures of the WHOLE space (scored every round) instead of
+    # gradient-ascent candidates; 0 = off (the reference: generated architectures only).
+    space_top: int = 0
 
     @classmethod
     def for_benchmark(cls, benchmark_name: str) -> "SemiNASConfig":
@@ -134,18 +143,24 @@ class SemiNASConfig(nao.NAOConfig):
                 f"seminas candidates_per_iteration={self.candidates_per_iteration} must be 0 or >= "
                 f"new_per_iteration={self.new_per_iteration}"
             )
+        if not 0 <= self.space_top <= self.new_per_iteration:
+            raise ValueError(
+                f"seminas space_top={self.space_top} must be in [0, new_per_iteration={self.new_per_iteration}]"
+            )
         if self.initial_threshold < 0:
             raise ValueError(f"seminas initial_threshold is a percentage >= 0 (0 = off), got {self.initial_threshold}")
 
 
-# Per-benchmark defaults: see notes_issue3.md for how they were chosen (a small sweep on
-# nb201_cifar10, 8 seeds). The model persists across rounds, so a round's few epochs
+# Per-benchmark defaults: see notes_issue3.md for how they were chosen (small sweeps on
+# nb201_cifar10). The model persists across rounds, so a round's few epochs
 # fine-tune it; hidden 32 (reference 64) keeps 20 vmapped seeds affordable on a CPU.
-_NB201_DEFAULTS = dict(
+_NBGRAPH_DEFAULTS = dict(
     hidden_size=32, initial_size=20, unlabelled_size=500, iterations=13, new_per_iteration=10,
     candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10,
 )
-_NBGRAPH_DEFAULTS = dict(_NB201_DEFAULTS)
+# nb201: half of each round's 10 queries from the model's top of all 15,625 cells
+# (seeds 100-115: 94.206 @100, 94.338 @150; see notes_issue3.md).
+_NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, space_top=5)
 _NB101_DEFAULTS = dict(
     hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
     candidates_per_iteration=200, top_k=100, pretrain_epochs=20, epochs=3,
@@ -164,6 +179,7 @@ class SemiNASState(NamedTuple):
     generated: jax.Array  # int32: candidates found by gradient ascent, all rounds (diagnostic)
     filled: jax.Array  # int32: round slots filled from the pseudo-labelled set instead (diagnostic)
     max_step_used: jax.Array  # int32: largest step size any round needed (diagnostic)
+    asked_generated: jax.Array  # int32: asked architectures that gradient ascent generated (diagnostic)
 
 
 def _only_where(pred: jax.Array, fn: Callable[[Any], Any], operand: Any, default: Any) -> Any:
@@ -260,6 +276,14 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     batch = max(config.initial_size, num_new)
     up = config.up_sample_ratio
     padding_arch = space.from_tokens(jnp.zeros((length,), jnp.int32))  # invalid in every space
+    space_top = config.space_top if config.iterations else 0
+    # A restricted space (nb101_subset) answers only its table's architectures: the
+    # pseudo-labelled fill and space_top pick only among those (else their slots would be
+    # answered "not in benchmark", unspent, and the budget never reached).
+    available = getattr(space, "available", None)
+    in_table = None if available is None else jnp.asarray(available, bool)
+    scored = np.arange(n_arch, dtype=np.int32) if available is None else np.flatnonzero(available).astype(np.int32)
+    num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
     def tokens_at(indices):
         return jax.vmap(lambda i: space.tokens(space.from_index(i)))(indices)
@@ -279,6 +303,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             generated=jnp.zeros((), jnp.int32),
             filled=jnp.zeros((), jnp.int32),
             max_step_used=jnp.zeros((), jnp.int32),
+            asked_generated=jnp.zeros((), jnp.int32),
         )
 
     def initial_batch(state, key):
@@ -342,13 +367,23 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         candidates, found, step_size = generate_candidates(
             model, params, space, seeds, state.queried, allowed, pool, config.max_step_size
         )
+        generated = candidates
         candidates = fill(candidates, found, pseudo_idx, pseudo_targets)
 
         # Ask the best predicted first.
         predicted = nao.batched_predict(model, params, tokens_at(candidates))
         order = jnp.argsort(jnp.where(candidates >= 0, -predicted, jnp.inf))
-        ask = jnp.full((batch,), -1, jnp.int32).at[:num_new].set(candidates[order[:num_new]])
-        return params, ask, found, step_size
+        chosen = candidates[order[:num_ascent]]
+        if space_top:
+            # The rest: the best predicted unqueried architectures of the whole space.
+            blocked = state.queried.at[jnp.where(chosen >= 0, chosen, n_arch)].set(True, mode="drop")
+            scored_idx = jnp.asarray(scored)
+            scores = nao.batched_predict(model, params, tokens_at(scored_idx))
+            best = scored_idx[jax.lax.top_k(jnp.where(blocked[scored_idx], -jnp.inf, scores), space_top)[1]]
+            chosen = jnp.concatenate([chosen, best])
+        ask = jnp.full((batch,), -1, jnp.int32).at[:num_new].set(chosen)
+        from_ascent = jnp.sum((chosen[:, None] == generated[None, :]) & (chosen[:, None] >= 0))
+        return params, ask, found, step_size, from_ascent.astype(jnp.int32)
 
     def fill(candidates, found, pseudo_idx, pseudo_targets):
         """Completes a short round with the best pseudo-labelled architectures.
@@ -356,10 +391,16 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         Should the gradient ascent find fewer than num_new fresh architectures within
         max_step_size step sizes, the rest are the unqueried pseudo-labelled ones the
         model rates highest, so every round queries num_new (the reference would query
-        fewer and spend less than its budget). Counted in ``SemiNASState.filled``.
+        fewer and spend less than its budget). Counted in ``SemiNASState.filled``. In a
+        restricted space only pseudo-labelled architectures in the table qualify (about 7 %
+        of an NB101 sample); should even those run short, the round asks fewer.
         """
-        best = pseudo_idx[jax.lax.top_k(pseudo_targets, min(2 * num_new, unlabelled))[1]]
-        fresh = (best >= 0) & ~jnp.any(best[:, None] == candidates[None, :], axis=1)
+        usable = pseudo_idx >= 0
+        if in_table is not None:  # only the table's architectures can be answered
+            usable = usable & in_table[jnp.maximum(pseudo_idx, 0)]
+        top_values, top = jax.lax.top_k(jnp.where(usable, pseudo_targets, -jnp.inf), min(2 * num_new, unlabelled))
+        best = pseudo_idx[top]
+        fresh = (top_values > -jnp.inf) & ~jnp.any(best[:, None] == candidates[None, :], axis=1)
         extra = _compact(best, fresh, pool)
         slot = jnp.arange(pool)
         short = jnp.maximum(num_new - found, 0)
@@ -372,10 +413,12 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         in_round = ~in_initial & (state.rounds < config.iterations)
         none = jnp.full((batch,), -1, jnp.int32)
         initial = _only_where(in_initial, lambda s: initial_batch(s, initial_key), state, none)
-        params, generated, found, step_size = state.params, none, jnp.int32(0), jnp.int32(0)
+        params, generated, found, step_size, from_ascent = (
+            state.params, none, jnp.int32(0), jnp.int32(0), jnp.int32(0))
         if config.iterations:
-            params, generated, found, step_size = _only_where(
-                in_round, lambda s: round_batch(s, round_key), state, (params, generated, found, step_size)
+            params, generated, found, step_size, from_ascent = _only_where(
+                in_round, lambda s: round_batch(s, round_key), state,
+                (params, generated, found, step_size, from_ascent),
             )
         pending = jnp.where(in_initial, initial, generated)
         archs = jax.vmap(lambda i: jax.tree_util.tree_map(
@@ -388,6 +431,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             generated=state.generated + found,
             filled=state.filled + jnp.where(in_round, jnp.maximum(num_new - found, 0), 0),
             max_step_used=jnp.maximum(state.max_step_used, step_size),
+            asked_generated=state.asked_generated + from_ascent,
         )
         return archs, state
 
