@@ -35,7 +35,9 @@ Deviations from the reference, and why:
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
-  whole space (all 423,624 NB101 cells), as the reference does.
+  whole space (all 423,624 NB101 cells), as the reference does. A round that ascent and
+  the in-table pseudo-labelled cells leave short is completed with the table's best
+  predicted unqueried cells (the reference would ask fewer and never spend its budget).
 
 Fixed shapes: ``ask`` returns ``max(N, new_per_iteration)`` architectures; unused slots are
 an invalid architecture (answered NaN at no cost). The labelled pool has room for
@@ -374,13 +376,24 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         predicted = nao.batched_predict(model, params, tokens_at(candidates))
         order = jnp.argsort(jnp.where(candidates >= 0, -predicted, jnp.inf))
         chosen = candidates[order[:num_ascent]]
-        if space_top:
-            # The rest: the best predicted unqueried architectures of the whole space.
+        if space_top or in_table is not None:
+            # The best predicted unqueried architectures of the whole space (of the table,
+            # in a restricted space), best first.
             blocked = state.queried.at[jnp.where(chosen >= 0, chosen, n_arch)].set(True, mode="drop")
             scored_idx = jnp.asarray(scored)
             scores = nao.batched_predict(model, params, tokens_at(scored_idx))
-            best = scored_idx[jax.lax.top_k(jnp.where(blocked[scored_idx], -jnp.inf, scores), space_top)[1]]
-            chosen = jnp.concatenate([chosen, best])
+            top_values, top = jax.lax.top_k(jnp.where(blocked[scored_idx], -jnp.inf, scores), num_new)
+            ranked = jnp.where(top_values > -jnp.inf, scored_idx[top], -1)
+            used = jnp.int32(0)
+            if in_table is not None:
+                # A restricted space: slots that ascent and the pseudo-labelled fill left
+                # empty take the table's best predicted cells, so every round asks num_new
+                # and the budget is spent (else the search would end short of it).
+                missing = chosen < 0
+                chosen = jnp.where(missing, ranked[jnp.clip(jnp.cumsum(missing) - 1, 0, num_new - 1)], chosen)
+                used = missing.sum().astype(jnp.int32)
+            if space_top:  # the last space_top slots: the next best predicted
+                chosen = jnp.concatenate([chosen, ranked[used + jnp.arange(space_top)]])
         ask = jnp.full((batch,), -1, jnp.int32).at[:num_new].set(chosen)
         from_ascent = jnp.sum((chosen[:, None] == generated[None, :]) & (chosen[:, None] >= 0))
         return params, ask, found, step_size, from_ascent.astype(jnp.int32)
