@@ -334,38 +334,21 @@ def make_train_step(apply_fn: Callable, choices: ChoiceSpace, to_arch: Callable,
     return step
 
 
-def make_run_chunk(step_fn: Callable, batch_size: int) -> Callable:
-    """run(state, key, images, labels, num_steps) -> (state, metrics stacked over steps).
-
-    Runs ``num_steps`` (static) steps as one ``lax.scan``; step t uses fold_in(key, t)
-    and ``input_pipeline.batch_indices``, so results do not depend on the chunking.
-    ``images``/``labels`` are the whole training split, resident on the device.
-    """
-    def run(state, key, images, labels, num_steps: int):
-        data_key, step_key = jax.random.split(key)
-
-        def body(state, _):
-            idx = input_pipeline.batch_indices(data_key, state.step, labels.shape[0], batch_size)
-            return step_fn(state, jax.random.fold_in(step_key, state.step), images[idx], labels[idx])
-
-        return jax.lax.scan(body, state, None, length=num_steps)
-
-    return run
-
-
 METRICS = ("loss", "mean_loss", "accuracy", "ess", "beta", "entropy")  # what a train step reports
 
 
 def make_run_steps(step_fn: Callable, batch_size: int, max_steps: int) -> Callable:
     """run(state, key, images, labels, num_steps) -> (state, metrics float32[max_steps] each).
 
-    Like :func:`make_run_chunk`, but ``num_steps`` (<= ``max_steps``) is a traced int:
-    the steps run in a ``lax.fori_loop`` with a dynamic trip count, so every chunk length
+    ``num_steps`` (<= ``max_steps``) is a traced int: the steps run in a
+    ``lax.fori_loop`` with a dynamic trip count, so every chunk length
     (the warm-up boundary, the last partial chunk, a resumed run's first chunk) uses ONE
     compiled program. XLA:CPU needs 30-60 s to compile a small supernet's train step, so
     a static chunk length compiled once per distinct length dominated short runs.
     Metrics of step i land in row i; rows >= num_steps are zero (slice them off).
-    ``step_fn`` must return the scalar metrics named in :data:`METRICS`.
+    ``step_fn`` must return the scalar metrics named in :data:`METRICS`. Step t uses
+    fold_in(key, t) and ``input_pipeline.batch_indices``, so results do not depend on the
+    chunking; ``images``/``labels`` are the whole training split, resident on the device.
     """
     def run(state, key, images, labels, num_steps):
         data_key, step_key = jax.random.split(key)
@@ -466,7 +449,7 @@ def logits_from_json(choices: ChoiceSpace, stored: dict) -> Logits:
 __all__ = [
     "Choice", "Config", "ParsecState", "beta_schedule", "darts_choices", "darts_to_arch", "effective_sample_size",
     "entropy", "enumerate_architectures", "importance_weights", "init_state", "log_prob", "log_probabilities",
-    "METRICS", "logits_from_json", "make_evaluate", "make_run_chunk", "make_run_steps", "make_train_step",
+    "METRICS", "logits_from_json", "make_evaluate", "make_run_steps", "make_train_step",
     "map_architecture",
     "nb201_choices", "nb201_expected_accuracy", "nb201_to_arch", "prior_gradient", "probabilities", "sample",
     "sample_batch", "to_json", "uniform_logits", "weighted_gradient",

@@ -1,4 +1,4 @@
-"""Small tuning sweep for SemiNAS per-benchmark defaults (few seeds; see notes_issue3.md).
+"""Small tuning sweep for SemiNAS per-benchmark defaults (few seeds; see BUILD_NOTES.md, SemiNAS).
 
 python scripts/tune_seminas.py [--seed=FIRST] [--max_steps=N] BENCHMARK BUDGET SEEDS 'key=value,key=value' ['...']
 Each argument after SEEDS is one configuration, applied on top of for_benchmark(BENCHMARK).

@@ -166,7 +166,12 @@ def test_train_step_warms_up_then_moves_the_prior(tmp_path):
     config = parsec.Config(num_samples=3, batch_size=16, steps=10, warmup_steps=5, ramp_steps=2,
                            prior_learning_rate=0.1, warmup_samples=3)
     step = parsec.make_train_step(model.apply, choices, parsec.nb201_to_arch, config, np.zeros(3), np.ones(3))
-    run = jax.jit(parsec.make_run_chunk(step, config.batch_size), static_argnames="num_steps")
+    run_steps = jax.jit(parsec.make_run_steps(step, config.batch_size, max_steps=10))
+
+    def run(state, key, images, labels, num_steps):
+        state, metrics = run_steps(state, key, images, labels, num_steps)
+        return state, {k: np.asarray(v)[:num_steps] for k, v in metrics.items()}
+
     images = jax.random.randint(jax.random.key(1), (64, 4, 4, 3), 0, 256).astype(jnp.uint8)
     labels = jax.random.randint(jax.random.key(2), (64,), 0, 10)
     fresh = parsec.init_state(params, parsec.uniform_logits(choices), config)

@@ -96,7 +96,7 @@ class AssessorConfig(Config):
     # Transductive GCN on the relation graph. Kipf & Welling's 2 layers x 64, lr 1e-2
     # overfit the few labels (NB201 tuning seeds, L=100: train tau 0.92, test tau 0.30);
     # 3 layers (3 hops of the relation graph) with root weights, dropout 0.5, lr 1e-3:
-    # test tau 0.50 (4 layers x 128: 0.51 at ~5x the cost). See notes_issue4.md.
+    # test tau 0.50 (4 layers x 128: 0.51 at ~5x the cost). See BUILD_NOTES.md (assessor).
     gcn_layers: int = 3
     gcn_hidden: int = 64
     input_hops: int = 1  # propagations of the input embeddings (1 = Kipf)

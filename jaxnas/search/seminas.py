@@ -153,7 +153,7 @@ class SemiNASConfig(nao.NAOConfig):
             raise ValueError(f"seminas initial_threshold is a percentage >= 0 (0 = off), got {self.initial_threshold}")
 
 
-# Per-benchmark defaults: see notes_issue3.md for how they were chosen (small sweeps on
+# Per-benchmark defaults: see BUILD_NOTES.md, SemiNAS for how they were chosen (small sweeps on
 # nb201_cifar10). The model persists across rounds, so a round's few epochs
 # fine-tune it; hidden 32 (reference 64) keeps 20 vmapped seeds affordable on a CPU.
 _NBGRAPH_DEFAULTS = dict(
@@ -161,7 +161,7 @@ _NBGRAPH_DEFAULTS = dict(
     candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10,
 )
 # nb201: half of each round's 10 queries from the model's top of all 15,625 cells
-# (seeds 100-115: 94.206 @100, 94.338 @150; see notes_issue3.md).
+# (seeds 100-115: 94.206 @100, 94.338 @150; see BUILD_NOTES.md, SemiNAS).
 _NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, space_top=5)
 _NB101_DEFAULTS = dict(
     hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
