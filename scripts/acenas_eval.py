@@ -43,6 +43,8 @@ def variants(benchmark: str) -> dict:
         "nb201_cifar10": {"w12": "nb201_cifar10:cifar10_valid_12ep"},
         "nb101_subset": {"w4": "nb101_subset:val_acc_4ep", "w12": "nb101_subset:val_acc_12ep",
                          "w36": "nb101_subset:val_acc_36ep"},
+        # No low-fidelity column in NAS-Bench-Graph: weak labels from related datasets' tables.
+        "nbgraph_cora": {"xciteseer": "nbgraph_citeseer:signal", "xpubmed": "nbgraph_pubmed:signal"},
     }.get(benchmark, {})
     out = {"gcn": ("gcn", gcn.GCNConfig.for_benchmark(benchmark)),
            "scratch": ("acenas", acenas.AceNASConfig()),

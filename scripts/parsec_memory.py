@@ -19,9 +19,14 @@ Peak = temp + arguments + outputs - aliased bytes (what XLA allocates for the st
 The figure of merit is peak(parsec) / peak(darts); temp (activations and workspace)
 alone is printed too.
 
-Rematerialising each edge (``nn.remat``) was tried and measured: on XLA:CPU it did not
-lower the PARSEC step's peak (973.1 vs 973.3 MiB at C=16, N=5, batch 64) and raised a
-single cell's (96 vs 68 MiB), so it is not used.
+The NB201 supernet rematerialises each edge's chosen op INSIDE its ``lax.switch`` branch
+(``nb201_network.REMAT_POLICY = layers.SAVE_CONV_OUTPUTS``: keep the edge input and the conv
+output, recompute ReLU/BN/pooling in the backward branch). The standalone and the DARTS
+mixed-op steps use no rematerialisation (the plain baselines), so the PARSEC step can be
+below one standalone architecture. Wrapping the whole edge (the switch) in ``nn.remat``
+instead did not lower the peak on XLA:CPU (973.1 vs 973.3 MiB): the recomputation is not
+tied to the backward pass there and is scheduled early; inside the backward branch it
+cannot be. The DARTS space's edges are not rematerialised.
 """
 
 from __future__ import annotations

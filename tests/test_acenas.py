@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import metrics, predictors
+from jaxnas import benchmarks, metrics, predictors
 from jaxnas.predictors import acenas
 from jaxnas.spaces import nb201
 
@@ -87,6 +87,19 @@ def test_weak_label_spec_errors(space, tmp_path):
     np.savez(tmp_path / "short.npz", weak_labels=np.zeros(5, np.float32))
     with pytest.raises(ValueError, match="shape"):
         acenas.load_weak_labels(str(tmp_path / "short.npz"), space)
+    with pytest.raises(ValueError, match="space"):  # a table over another space
+        acenas.load_weak_labels("nbgraph_citeseer:signal", space)
+
+
+def test_cross_dataset_weak_labels():
+    # NAS-Bench-Graph ships in its package: no data files needed.
+    cora, citeseer = benchmarks.load_benchmark("nbgraph_cora"), benchmarks.load_benchmark("nbgraph_citeseer")
+    weak = acenas.load_weak_labels("nbgraph_citeseer:signal", cora.search_space)
+    np.testing.assert_array_equal(weak, citeseer.signal)
+    np.testing.assert_array_equal(acenas.load_weak_labels("nbgraph_cora:params", cora.search_space),
+                                  cora.columns["params"])
+    with pytest.raises(ValueError, match="no column"):
+        acenas.load_weak_labels("nbgraph_cora:val_acc_4ep", cora.search_space)
 
 
 def _target(archs):

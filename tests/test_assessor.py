@@ -190,10 +190,39 @@ def test_assessor_attaches_cells_outside_a_partial_pool(space, cache):
     assert float(metrics.kendall_tau(_target(test), scores)) > 0.2
 
 
+def test_joint_training_fine_tunes_the_encoder_and_lowers_the_combined_loss(space, cache):
+    config = assessor.AssessorConfig(**{**SMALL, "steps": 60, "joint": True, "joint_weight": 0.5,
+                                        "encoder_learning_rate": 1e-3, "targets": "rank"})
+    predictor = assessor.assessor_predictor(space, config)
+    pretrained = assessor.autoencoder_params(assessor.pretrained_autoencoder(space, config))
+    train = space.from_index_batch(jnp.arange(0, 15625, 97))
+    state = jax.jit(predictor.fit)(jax.random.key(0), train, _target(train), None)
+    chex.assert_shape(state.losses, (60,))
+    chex.assert_tree_all_finite(state.losses)
+    assert float(state.losses[-5:].mean()) < float(state.losses[:5].mean())  # MSE + weight * reconstruction
+    moved = jax.tree_util.tree_map(lambda a, b: float(jnp.abs(a - b).max()), state.params["ae"], pretrained)
+    assert max(jax.tree_util.tree_leaves(moved)) > 0  # the encoder was trained too
+    test = space.from_index_batch(jnp.arange(5, 15625, 31))
+    scores = jax.jit(predictor.predict)(state, test)
+    chex.assert_tree_all_finite(scores)
+    assert float(metrics.kendall_tau(_target(test), scores)) > 0.3
+
+
+def test_normal_scores_are_rank_preserving():
+    values = jnp.array([3.0, -1.0, 10.0, 0.5, 7.0])
+    usable = jnp.array([True, True, True, False, True])
+    z = assessor.normal_scores(values, usable)
+    assert float(z[3]) == 0.0
+    np.testing.assert_array_equal(np.argsort(np.asarray(z)[[0, 1, 2, 4]]), np.argsort(np.asarray(values)[[0, 1, 2, 4]]))
+    np.testing.assert_allclose(float(z[jnp.array([0, 1, 2, 4])].sum()), 0.0, atol=1e-5)
+
+
 def test_bad_config_is_an_error(space):
     with pytest.raises(ValueError, match="knn"):
         assessor.AssessorConfig(knn=0).validate()
     with pytest.raises(ValueError, match="min_weight"):
         assessor.AssessorConfig(min_weight=1.0).validate()
+    with pytest.raises(ValueError, match="targets"):
+        assessor.AssessorConfig(targets="ranks").validate()
     with pytest.raises(ValueError, match="k=50 neighbours"):
         assessor.knn_search(_features(20), _features(20), 50)

@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.ad_checkpoint import checkpoint_name
 
 Params = Any
 
@@ -131,6 +132,14 @@ def depthwise_conv2d_dense(x, kernel, stride=(1, 1), dilation=(1, 1), padding=((
 DEPTHWISE_IMPLS = {"slices": depthwise_conv2d, "dense": depthwise_conv2d_dense}
 
 
+# Name of every convolution's output (``checkpoint_name``; an identity outside ``jax.checkpoint``).
+CONV_OUTPUT = "conv_output"
+
+# Rematerialisation policy for a supernet edge's op: keep the convolutions' outputs and the
+# op's inputs, recompute everything else (ReLU, batch norm, pooling) in the backward pass.
+SAVE_CONV_OUTPUTS = jax.checkpoint_policies.save_only_these_names(CONV_OUTPUT)
+
+
 class Conv(nn.Module):
     """Bias-free conv with PyTorch-style symmetric padding dilation*(kernel-1)//2.
 
@@ -154,9 +163,9 @@ class Conv(nn.Module):
             if self.features != x.shape[-1]:
                 raise ValueError(f"a depthwise conv keeps the channels: {x.shape[-1]} -> {self.features}")
             kernel = self.param("kernel", init, (self.kernel, self.kernel, 1, x.shape[-1]))
-            return DEPTHWISE_IMPLS[self.depthwise_impl](x, kernel[:, :, 0, :], *args)
+            return checkpoint_name(DEPTHWISE_IMPLS[self.depthwise_impl](x, kernel[:, :, 0, :], *args), CONV_OUTPUT)
         kernel = self.param("kernel", init, (self.kernel, self.kernel, x.shape[-1], self.features))
-        return conv2d(x, kernel, *args)
+        return checkpoint_name(conv2d(x, kernel, *args), CONV_OUTPUT)
 
 
 def conv(features: int, kernel: int, stride: int = 1, dilation: int = 1, name=None) -> Conv:
@@ -188,7 +197,7 @@ def max_pool_3x3(x, stride: int = 1):
 
 
 def switch_or_call(index: Optional[jax.Array], fixed: Optional[int], module: nn.Module,
-                   branches: Sequence[Callable], *operands):
+                   branches: Sequence[Callable], *operands, remat_policy: Optional[Callable] = None):
     """Runs branch ``fixed`` (a standalone network) or ``branches[index]`` (a supernet).
 
     In the supernet every branch's variables are created at init (all branches are run
@@ -196,6 +205,17 @@ def switch_or_call(index: Optional[jax.Array], fixed: Optional[int], module: nn.
     branch, so a forward/backward pass costs the chosen ops alone. ``index`` must be an
     unbatched scalar: under ``jax.vmap`` a batched index becomes a select that runs
     every branch, so different architectures are evaluated with ``lax.map``.
+
+    ``remat_policy`` (supernet only): wrap each branch in ``nn.remat`` with this
+    ``jax.checkpoint`` policy (e.g. :data:`SAVE_CONV_OUTPUTS`). Why: differentiating a
+    ``lax.switch`` makes every residual an output of the forward conditional, i.e. a
+    materialised buffer (an NB201 ReLU-conv-BN edge: 5 float and 1 bool activation-sized
+    tensors, slots shared by type between branches), which made a PARSEC step heavier
+    than the same architecture built standalone. With the policy a branch's residuals are
+    its inputs plus the tensors the policy names; the rest is recomputed inside the
+    backward branch, for the chosen op only. Values and gradients are unchanged (the same
+    operations, recomputed). Wrapping the whole switch in ``nn.remat`` instead did not
+    lower XLA:CPU's peak (the recomputation then need not wait for the backward pass).
     """
     if fixed is not None:
         return branches[fixed](module, *operands)
@@ -204,6 +224,8 @@ def switch_or_call(index: Optional[jax.Array], fixed: Optional[int], module: nn.
     if module.is_initializing():
         # Create every candidate op's variables; the value returned at init is unused.
         return [branch(module, *operands) for branch in branches][0]
+    if remat_policy is not None:
+        branches = [nn.remat(branch, policy=remat_policy) for branch in branches]
     return nn.switch(index, branches, module, *operands)
 
 

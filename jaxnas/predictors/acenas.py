@@ -16,7 +16,8 @@ optionally pretrained on free weak labels.
   ``20 * clip((acc - q20) / (max - q20), 0, 1)`` with q20/max of the training labels.
 * Weak supervision: ``weak_labels`` names a free, label-less-to-the-search table over the
   space -- a low-fidelity benchmark column (``"nb201_cifar10:cifar10_valid_12ep"``,
-  ``"nb101_subset:val_acc_4ep"``) or a supernet weak-label file written by
+  ``"nb101_subset:val_acc_4ep"``), another dataset's table over the same space
+  (``"nbgraph_citeseer:signal"``) or a supernet weak-label file written by
   ``experiments.supernet`` (``"/path/weak_labels.npz"``, key ``weak_labels``). The ranker
   is pretrained once on it (LambdaRank towards the weak labels' NDCG by default, or
   ``pretrain_loss="mse"``: regression on standardised weak labels) when the predictor is
@@ -102,7 +103,9 @@ def lambdarank_loss(scores: jax.Array, relevance: jax.Array, weights: jax.Array,
 def load_weak_labels(spec: str, space: spaces_base.SearchSpace, data_dir: Optional[str] = None) -> np.ndarray:
     """float32[space.num_architectures] weak labels (NaN = none) named by ``spec``:
     ``"BENCHMARK:COLUMN"`` (a benchmark's extra column, e.g. a low-fidelity accuracy) or
-    a path to an ``.npz`` holding ``weak_labels`` over the space's enumeration."""
+    a path to an ``.npz`` holding ``weak_labels`` over the space's enumeration. The column
+    ``signal`` is that benchmark's search signal: with another dataset's table over the same
+    space (``"nbgraph_citeseer:signal"`` for nbgraph_cora) it is cross-dataset weak supervision."""
     if spec.endswith(".npz"):
         path = pathlib.Path(spec)
         if not path.is_file():
@@ -116,9 +119,15 @@ def load_weak_labels(spec: str, space: spaces_base.SearchSpace, data_dir: Option
 
         bench_name, column = spec.split(":", 1)
         bench = benchmarks.load_benchmark(bench_name, data_dir)
-        if column not in bench.columns:
-            raise ValueError(f"benchmark {bench_name} has no column {column!r}; it has {sorted(bench.columns)}")
-        values = np.asarray(bench.columns[column], np.float32)
+        if bench.search_space.name != space.name:
+            raise ValueError(f"weak labels {spec!r} are over the {bench.search_space.name} space, not {space.name}")
+        if column == "signal":  # another table's search signal, e.g. a related dataset's accuracy
+            values = np.asarray(bench.signal, np.float32)
+        elif column in bench.columns:
+            values = np.asarray(bench.columns[column], np.float32)
+        else:
+            raise ValueError(f"benchmark {bench_name} has no column {column!r}; it has "
+                             f"{sorted(bench.columns)} (or 'signal')")
     else:
         raise ValueError(f"weak_labels must be '' (none), 'BENCHMARK:COLUMN' or a .npz path, got {spec!r}")
     if values.shape != (space.num_architectures,):

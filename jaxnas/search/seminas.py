@@ -156,13 +156,14 @@ class SemiNASConfig(nao.NAOConfig):
 # Per-benchmark defaults: see BUILD_NOTES.md, SemiNAS for how they were chosen (small sweeps on
 # nb201_cifar10). The model persists across rounds, so a round's few epochs
 # fine-tune it; hidden 32 (reference 64) keeps 20 vmapped seeds affordable on a CPU.
+# nb201 and nbgraph: half of each round's 10 queries from the model's top of the whole
+# space (tuning seeds; nb201 100-115: 94.206 @100, 94.338 @150; nbgraph_cora 100-109:
+# 80.46 @100, 80.58 @150 vs 80.37 / 80.34 without; see BUILD_NOTES.md, SemiNAS).
 _NBGRAPH_DEFAULTS = dict(
     hidden_size=32, initial_size=20, unlabelled_size=500, iterations=13, new_per_iteration=10,
-    candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10,
+    candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10, space_top=5,
 )
-# nb201: half of each round's 10 queries from the model's top of all 15,625 cells
-# (seeds 100-115: 94.206 @100, 94.338 @150; see BUILD_NOTES.md, SemiNAS).
-_NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, space_top=5)
+_NB201_DEFAULTS = _NBGRAPH_DEFAULTS
 _NB101_DEFAULTS = dict(
     hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
     candidates_per_iteration=200, top_k=100, pretrain_epochs=20, epochs=3,
