@@ -27,11 +27,11 @@ Deviations from the reference, and why:
   duplicates of a queried cell are not "new".
 * A round's candidates are asked best predicted first (the model's prediction for the
   decoded architecture), so a budget that ends mid-round keeps the most promising.
-* ``space_top`` (off by default): of each round's ``new_per_iteration`` queries, the last
-  ``space_top`` are the model's best predicted unqueried architectures of the whole space
-  (every architecture is scored once per round), the rest the best predicted generated
-  ones. Not in the reference; ``SemiNASState.asked_generated`` counts what ascent
-  contributed.
+* ``space_top`` (0 in the class; 5 in the nb201 and nbgraph per-benchmark defaults): of
+  each round's ``new_per_iteration`` queries, the last ``space_top`` are the model's best
+  predicted unqueried architectures of the whole space (every architecture is scored once
+  per round), the rest the best predicted generated ones. Not in the reference;
+  ``SemiNASState.asked_generated`` counts what ascent contributed.
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
