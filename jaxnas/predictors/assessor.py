@@ -63,7 +63,6 @@ import json
 import time
 from typing import Any, NamedTuple, Optional
 
-import flax
 import flax.linen as nn
 import flax.traverse_util
 import jax
@@ -240,6 +239,16 @@ def train_autoencoder(key: jax.Array, space: spaces_base.SearchSpace, graphs: sp
     return state.params, losses
 
 
+def encode_and_reconstruct(model: "ArchAutoEncoder", space: spaces_base.SearchSpace, params,
+                           graphs: spaces_base.CellGraph) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(embeddings float[B, latent], reconstruction loss float[B], exact float[B]) of a
+    batch of per-architecture CellGraph arrays."""
+    z = model.apply(params, gcn.batch_graphs(space, graphs), method=ArchAutoEncoder.encode)
+    adj_logits, op_logits = model.apply(params, z, method=ArchAutoEncoder.decode)
+    loss, exact = reconstruction_loss(adj_logits, op_logits, graphs)
+    return z, loss, exact
+
+
 def encode_all(space: spaces_base.SearchSpace, config: AssessorConfig, params, graphs: spaces_base.CellGraph,
                chunk: int = 8192) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(embeddings float[M, latent], reconstruction loss float[M], exact float[M]) of
@@ -251,13 +260,7 @@ def encode_all(space: spaces_base.SearchSpace, config: AssessorConfig, params, g
     padded = jax.tree_util.tree_map(
         lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]).reshape((chunks, chunk) + a.shape[1:]), graphs)
 
-    def one(batch):
-        z = model.apply(params, gcn.batch_graphs(space, batch), method=ArchAutoEncoder.encode)
-        adj_logits, op_logits = model.apply(params, z, method=ArchAutoEncoder.decode)
-        loss, exact = reconstruction_loss(adj_logits, op_logits, batch)
-        return z, loss, exact
-
-    z, loss, exact = jax.lax.map(one, padded)
+    z, loss, exact = jax.lax.map(lambda batch: encode_and_reconstruct(model, space, params, batch), padded)
     return z.reshape(-1, z.shape[-1])[:num], loss.reshape(-1)[:num], exact.reshape(-1)[:num]
 
 
@@ -548,8 +551,9 @@ GRAPH_FIELDS = ("knn", "bandwidth_scale", "min_weight", "max_pool", "pool_seed")
 
 
 def _pool_graph(space: spaces_base.SearchSpace, config: AssessorConfig):
-    """(pool, standardised embedding table, relation graph), memoised per space and the
-    config fields they depend on (auto-encoder + graph fields)."""
+    """(pool, standardised embedding table, relation graph, (embedding mean, std) used to
+    standardise), memoised per space and the config fields they depend on (auto-encoder +
+    graph fields)."""
     fields = {**config.autoencoder_fields(), **{name: getattr(config, name) for name in GRAPH_FIELDS}}
     return _pool_graph_cached(space, tuple(sorted(fields.items())))
 
@@ -637,9 +641,7 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
 
     def encode(ae_params, graphs):
         """(standardised embeddings float[B, D], reconstruction loss float[B]) of CellGraph arrays."""
-        z = autoencoder.apply(ae_params, gcn.batch_graphs(domain, graphs), method=ArchAutoEncoder.encode)
-        adj_logits, op_logits = autoencoder.apply(ae_params, z, method=ArchAutoEncoder.decode)
-        loss, _ = reconstruction_loss(adj_logits, op_logits, graphs)
+        z, loss, _ = encode_and_reconstruct(autoencoder, domain, ae_params, graphs)
         return (z - emb_mean) / emb_std, loss
 
     def node_features(params, extra_features, extra_graphs=None):
