@@ -28,7 +28,11 @@ def parse(text, config):
     out = {}
     for item in filter(None, text.split(",")):
         name, value = item.split("=")
-        out[name] = type(getattr(config, name))(float(value) if "." in value else int(value))
+        current = getattr(config, name)
+        if isinstance(current, str):
+            out[name] = value
+        else:
+            out[name] = type(current)(float(value) if "." in value else int(value))
     return dataclasses.replace(config, **out)
 
 

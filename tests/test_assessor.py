@@ -208,15 +208,6 @@ def test_joint_training_fine_tunes_the_encoder_and_lowers_the_combined_loss(spac
     assert float(metrics.kendall_tau(_target(test), scores)) > 0.3
 
 
-def test_normal_scores_are_rank_preserving():
-    values = jnp.array([3.0, -1.0, 10.0, 0.5, 7.0])
-    usable = jnp.array([True, True, True, False, True])
-    z = assessor.normal_scores(values, usable)
-    assert float(z[3]) == 0.0
-    np.testing.assert_array_equal(np.argsort(np.asarray(z)[[0, 1, 2, 4]]), np.argsort(np.asarray(values)[[0, 1, 2, 4]]))
-    np.testing.assert_allclose(float(z[jnp.array([0, 1, 2, 4])].sum()), 0.0, atol=1e-5)
-
-
 def test_bad_config_is_an_error(space):
     with pytest.raises(ValueError, match="knn"):
         assessor.AssessorConfig(knn=0).validate()

@@ -163,7 +163,8 @@ def test_same_seed_same_result(bench, tiny_search):
 def test_space_top_queries_the_best_predicted_of_the_space(bench):
     # A round with space_top=3 of 6: the last 3 asked are the trained model's 3 best
     # predicted unqueried architectures of the whole space (excluding the first 3 asked).
-    config = _tiny_config(space_top=3)
+    # Rank targets here (standardised in the other searches), so both target paths run.
+    config = _tiny_config(space_top=3, targets="rank")
     space = bench.search_space
     algorithm = seminas.seminas(space, config)
     table = jnp.asarray(bench.signal)
@@ -223,6 +224,8 @@ def test_threshold_off_by_default_and_validated():
         _tiny_config(initial_threshold=-1.0).validate()
     with pytest.raises(ValueError, match="candidates_per_iteration"):
         _tiny_config(candidates_per_iteration=2).validate()
+    with pytest.raises(ValueError, match="targets"):
+        _tiny_config(targets="percent").validate()
     with pytest.raises(ValueError, match="exceeds"):
         seminas.seminas(benchmarks.load_benchmark("nb201_cifar10").space, _tiny_config(unlabelled_size=15600))
 

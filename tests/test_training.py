@@ -47,3 +47,12 @@ def test_train_vmaps_over_seeds():
     states, losses = jax.jit(run)(keys, states, data)
     chex.assert_shape(losses, (4, 60))
     assert np.all(np.asarray(losses[:, -1]) < 0.05)
+
+
+def test_normal_scores_are_rank_preserving():
+    values = jnp.array([3.0, -1.0, 10.0, 0.5, 7.0])
+    usable = jnp.array([True, True, True, False, True])
+    z = training.normal_scores(values, usable)
+    assert float(z[3]) == 0.0
+    np.testing.assert_array_equal(np.argsort(np.asarray(z)[[0, 1, 2, 4]]), np.argsort(np.asarray(values)[[0, 1, 2, 4]]))
+    np.testing.assert_allclose(float(z[jnp.array([0, 1, 2, 4])].sum()), 0.0, atol=1e-5)

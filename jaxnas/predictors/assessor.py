@@ -78,7 +78,6 @@ from jaxnas.predictors.base import Config, Predictor
 from jaxnas.spaces import base as spaces_base
 
 AE_CACHE_VERSION = 3  # bump when the auto-encoder, its training or the cached fields change
-TARGETS = ("standardise", "rank")
 PARAM_PREFIX = "param:"
 
 
@@ -154,8 +153,8 @@ class AssessorConfig(Config):
         if self.joint_weight < 0 or self.encoder_learning_rate <= 0:
             raise ValueError(f"assessor joint_weight must be >= 0 and encoder_learning_rate > 0, got "
                              f"{self.joint_weight}, {self.encoder_learning_rate}")
-        if self.targets not in TARGETS:
-            raise ValueError(f"assessor targets must be one of {TARGETS}, got {self.targets!r}")
+        if self.targets not in training.TARGETS:
+            raise ValueError(f"assessor targets must be one of {training.TARGETS}, got {self.targets!r}")
 
     def autoencoder_fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name.startswith("ae_")}
@@ -601,15 +600,6 @@ def _attach(relation: RelationGraph, pool_features: jax.Array, new_features: jax
     return s, r, w
 
 
-def normal_scores(values: jax.Array, usable: jax.Array) -> jax.Array:
-    """Normal scores of the usable values' ranks: Phi^-1((rank + 1/2) / n), 0 elsewhere
-    (ties broken by position). Ranking-friendly regression targets: the few collapsed
-    cells (accuracy ~10 %) no longer dominate the MSE."""
-    num = jnp.maximum(usable.sum(), 1)
-    rank = jnp.argsort(jnp.argsort(jnp.where(usable, values, jnp.inf)))
-    return jnp.where(usable, jax.scipy.special.ndtri((rank + 0.5) / num), 0.0)
-
-
 def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = AssessorConfig()) -> Predictor:
     """The semi-supervised assessor as a Predictor over ``space`` (a benchmark's search
     space). Pretrains/loads the auto-encoder and builds the pool's relation graph once.
@@ -697,7 +687,7 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
         std = jnp.sqrt(jnp.sum(jnp.where(usable, (labels - mean) ** 2, 0.0)) / jnp.maximum(usable.sum(), 1))
         std = jnp.maximum(std, 1e-6)
         if config.targets == "rank":
-            targets = normal_scores(labels, usable)
+            targets = training.normal_scores(labels, usable)
         else:
             targets = jnp.where(usable, (labels - mean) / std, 0.0)
 
