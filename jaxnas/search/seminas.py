@@ -109,7 +109,7 @@ class SemiNASConfig(nao.NAOConfig):
     # gradient-ascent candidates; 0 = off (the reference: generated architectures only).
     space_top: int = 0
     # Regression targets of the labelled pool: "standardise" ((y - mean) / std of the pool,
-    # as the issue and the reference) or "rank" (normal scores of the ranks, see
+    # as the issue asks) or "rank" (normal scores of the ranks, see
     # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
     # standardised MSE, as they did for the assessor (BUILD_NOTES.md, issue 4).
     targets: str = "standardise"
