@@ -85,8 +85,27 @@ def init_state(params: Params, optimizer: optax.GradientTransformation) -> Train
     return TrainState(params=params, opt_state=optimizer.init(params))
 
 
-# Regression-target transforms shared by the predictors that train on a labelled pool.
+# Regression targets of a labelled pool, shared by the predictors that train on one.
 TARGETS = ("standardise", "rank")
+
+
+def normalisation(values: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(mean, std) of the labelled (masked) values (std floored so a constant set stays finite)."""
+    mask = jnp.ones_like(values, bool) if mask is None else mask
+    count = jnp.maximum(jnp.sum(mask), 1)
+    mean = jnp.sum(jnp.where(mask, values, 0.0)) / count
+    var = jnp.sum(jnp.where(mask, (values - mean) ** 2, 0.0)) / count
+    return mean, jnp.maximum(jnp.sqrt(var), 1e-3)
+
+
+def regression_targets(kind: str, values: jax.Array, usable: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(targets, mean, std) of the usable values, 0 elsewhere: ``kind`` is one of
+    :data:`TARGETS`, "standardise" ((y - mean) / std) or "rank" (:func:`normal_scores`).
+    mean and std map predictions back to the labels' scale either way."""
+    mean, std = normalisation(values, usable)
+    if kind == "rank":
+        return normal_scores(values, usable), mean, std
+    return jnp.where(usable, (values - mean) / std, 0.0), mean, std
 
 
 def normal_scores(values: jax.Array, usable: jax.Array) -> jax.Array:

@@ -36,7 +36,7 @@ def trained(bench):
     indices = jax.random.choice(jax.random.key(0), space.num_architectures, (60,), replace=False)
     tokens = nao.tokens_of(space, space.from_index_batch(indices))
     labels = jnp.asarray(bench.signal)[indices]
-    mean, std = nao.normalisation(labels)
+    mean, std = training.normalisation(labels)
     data = {"tokens": tokens, "target": (labels - mean) / std, "weight": jnp.ones(60)}
     state = training.init_state(nao.init_params(model, jax.random.key(1), space.sequence_length), optimizer)
     train = jax.jit(training.train, static_argnames=("loss_fn", "optimizer", "batch_size", "epochs"))

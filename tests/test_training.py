@@ -56,3 +56,17 @@ def test_normal_scores_are_rank_preserving():
     assert float(z[3]) == 0.0
     np.testing.assert_array_equal(np.argsort(np.asarray(z)[[0, 1, 2, 4]]), np.argsort(np.asarray(values)[[0, 1, 2, 4]]))
     np.testing.assert_allclose(float(z[jnp.array([0, 1, 2, 4])].sum()), 0.0, atol=1e-5)
+
+
+def test_regression_targets_standardise_or_rank_the_usable_values():
+    values = jnp.array([90.0, 10.0, 93.0, 50.0, 91.0])
+    usable = jnp.array([True, True, True, False, True])
+    targets, mean, std = training.regression_targets("standardise", values, usable)
+    kept = np.asarray(values)[[0, 1, 2, 4]]
+    np.testing.assert_allclose(float(mean), kept.mean(), rtol=1e-6)
+    np.testing.assert_allclose(float(std), kept.std(), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(targets)[[0, 1, 2, 4]], (kept - kept.mean()) / kept.std(), rtol=1e-5)
+    assert float(targets[3]) == 0.0
+    ranked, rank_mean, _ = training.regression_targets("rank", values, usable)
+    np.testing.assert_array_equal(np.asarray(ranked), np.asarray(training.normal_scores(values, usable)))
+    assert float(rank_mean) == float(mean)

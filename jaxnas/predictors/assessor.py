@@ -683,13 +683,7 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
         # padding node with weight 0 via a NaN-free target.
         usable = target_node >= 0
         edges = edges_with(extra_edges, extra_features.shape[0])
-        mean = jnp.sum(jnp.where(usable, labels, 0.0)) / jnp.maximum(usable.sum(), 1)
-        std = jnp.sqrt(jnp.sum(jnp.where(usable, (labels - mean) ** 2, 0.0)) / jnp.maximum(usable.sum(), 1))
-        std = jnp.maximum(std, 1e-6)
-        if config.targets == "rank":
-            targets = training.normal_scores(labels, usable)
-        else:
-            targets = jnp.where(usable, (labels - mean) / std, 0.0)
+        targets, mean, std = training.regression_targets(config.targets, labels, usable)
 
         if config.joint:  # features = the current encoder's embeddings, every step
             def scores_of(params, deterministic=True, step_key=None):

@@ -383,15 +383,6 @@ def tokens_of(space: SearchSpace, archs) -> jax.Array:
 
 
 # --------------------------------------------------------------------------- training
-def normalisation(values: jax.Array, mask: Optional[jax.Array] = None) -> tuple[jax.Array, jax.Array]:
-    """(mean, std) of the labelled values (std floored so a constant set stays finite)."""
-    mask = jnp.ones_like(values, bool) if mask is None else mask
-    count = jnp.maximum(jnp.sum(mask), 1)
-    mean = jnp.sum(jnp.where(mask, values, 0.0)) / count
-    var = jnp.sum(jnp.where(mask, (values - mean) ** 2, 0.0)) / count
-    return mean, jnp.maximum(jnp.sqrt(var), 1e-3)
-
-
 def train_rows(
     key: jax.Array,
     state: training.TrainState,
@@ -504,7 +495,7 @@ def nao_predictor(space: SearchSpace, config: NAOConfig = NAOConfig()) -> Predic
         init_key, pre_key, main_key = jax.random.split(key, 3)
         labels = jnp.asarray(labels, jnp.float32)
         tokens = tokens_of(space, labelled)
-        mean, std = normalisation(labels)
+        mean, std = training.normalisation(labels)
         data = {"tokens": tokens, "target": (labels - mean) / std, "weight": jnp.ones_like(labels)}
         state = training.init_state(init_params(model, init_key, space.sequence_length), optimizer)
         state, _ = training.train(

@@ -328,11 +328,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         """One SemiNAS round: train, pseudo-label, train, generate; returns the ask."""
         sample_key, train_key = jax.random.split(key)
         labelled = jnp.arange(capacity) < state.size
-        if config.targets == "rank":
-            targets = training.normal_scores(state.values, labelled)
-        else:
-            mean, std = nao.normalisation(state.values, labelled)
-            targets = (state.values - mean) / std
+        targets, _, _ = training.regression_targets(config.targets, state.values, labelled)
 
         # M unqueried architectures of the whole space, to be pseudo-labelled.
         order = jax.random.permutation(sample_key, n_arch)
