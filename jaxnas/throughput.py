@@ -295,7 +295,9 @@ def assessor_throughput_model(space, config=None, name: str = "assessor") -> Thr
 
     def relation_graph(ae_params, graphs):
         z = autoencoder.apply(ae_params, gcn.batch_graphs(space, graphs), method=assessor.ArchAutoEncoder.encode)
-        z = (z - z.mean(0)) / (z.std(0) + 1e-6)
+        z = assessor.architecture_features(z, config.ae_latent, config.readout_weight)
+        mean, std = assessor.feature_scale(z, config.ae_latent, config.readout_weight)
+        z = (z - mean) / std
         n = z.shape[0]
         k = min(config.knn, n - 1)
         if k == 0:  # a single architecture: no neighbours, the GCN sees only itself

@@ -48,6 +48,20 @@ def _features(n=300, d=5, seed=0):
     return jax.random.normal(jax.random.key(seed), (n, d))
 
 
+def test_architecture_features_append_the_weighted_node_sum():
+    latent, nodes = 3, 4
+    z = np.random.default_rng(0).normal(size=(50, nodes * latent)).astype(np.float32)
+    np.testing.assert_array_equal(assessor.architecture_features(z, latent, 0.0), z)
+    features = assessor.architecture_features(jnp.asarray(z), latent, 2.0)
+    chex.assert_shape(features, (50, (nodes + 1) * latent))
+    np.testing.assert_allclose(features[:, -latent:], z.reshape(50, nodes, latent).sum(1), rtol=1e-5)
+    mean, std = assessor.feature_scale(np.asarray(features), latent, 2.0)
+    standardised = (np.asarray(features) - mean) / std
+    # Unit variance for the node latents, the readout weight for the sums.
+    np.testing.assert_allclose(standardised.std(0), [1.0] * nodes * latent + [2.0] * latent, rtol=1e-4)
+    np.testing.assert_allclose(standardised.mean(0), 0.0, atol=1e-5)
+
+
 def test_knn_search_matches_brute_force():
     x = _features(203)
     idx, d2 = assessor.knn_search(x, x, 7, exclude=jnp.arange(203), block=64)
@@ -215,5 +229,7 @@ def test_bad_config_is_an_error(space):
         assessor.AssessorConfig(min_weight=1.0).validate()
     with pytest.raises(ValueError, match="targets"):
         assessor.AssessorConfig(targets="ranks").validate()
+    with pytest.raises(ValueError, match="readout_weight"):
+        assessor.AssessorConfig(readout_weight=-1.0).validate()
     with pytest.raises(ValueError, match="k=50 neighbours"):
         assessor.knn_search(_features(20), _features(20), 50)

@@ -16,8 +16,10 @@ Three stages, each a pure function:
 2. **Relation graph** over the assessor's pool: every architecture of the search
    domain (the benchmark's cells: all of NB201/NB-Graph, nb101_subset's 30,001), or
    ``max_pool`` random cells when the domain is larger (full NB101). Labelled and
-   unlabelled architectures are nodes; edges connect each node to its ``knn`` nearest
-   neighbours in (standardised) embedding space, weighted by a Gaussian kernel
+   unlabelled architectures are nodes; its node features are the standardised
+   embeddings followed by the node latents' sum over nodes (weighted by
+   ``readout_weight``, :func:`architecture_features`); edges connect each node to its
+   ``knn`` nearest neighbours in that feature space, weighted by a Gaussian kernel
    ``exp(-d^2 / sigma^2)`` with ``sigma^2 = bandwidth_scale * mean kNN d^2``; edges
    whose weight is below ``min_weight`` are dropped (the paper's threshold). The graph
    is made symmetric (union of both directions), without self-loops and without
@@ -96,6 +98,12 @@ class AssessorConfig(Config):
     knn: int = 10
     bandwidth_scale: float = 1.0
     min_weight: float = 0.0
+    # Architecture features = the node latents concatenated (order-aware) plus their sum
+    # over nodes (an order-free readout, e.g. how many cells' nodes carry each op), the
+    # sum's standardised columns scaled by this weight (0 = concatenation only). With few
+    # labels the regressor cannot learn one direction at every node position: nb101_subset
+    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES, issue 4.
+    readout_weight: float = 2.0
     max_pool: int = 100_000
     pool_seed: int = 0
     # Transductive GCN on the relation graph. Kipf & Welling's 2 layers x 64, lr 1e-2
@@ -141,6 +149,8 @@ class AssessorConfig(Config):
                 raise ValueError(f"assessor {name} must be >= 1, got {getattr(self, name)}")
         if self.knn >= self.max_pool:
             raise ValueError(f"assessor knn ({self.knn}) must be smaller than max_pool ({self.max_pool})")
+        if not self.readout_weight >= 0.0:
+            raise ValueError(f"assessor readout_weight must be >= 0, got {self.readout_weight}")
         if not 0.0 <= self.min_weight < 1.0:
             raise ValueError(f"assessor min_weight must be in [0, 1), got {self.min_weight}")
         if not 0.0 <= self.dropout < 1.0:
@@ -325,6 +335,28 @@ def autoencoder_params(pretrained: dict) -> Any:
 
 
 # ============================================================================ relation graph
+def architecture_features(embeddings: jax.Array, latent: int, readout_weight: float) -> jax.Array:
+    """float[B, D']: the auto-encoder embeddings float[B, max_nodes * latent] followed,
+    when ``readout_weight > 0``, by their node latents summed over nodes (float[B, latent])."""
+    if readout_weight == 0:
+        return embeddings
+    xp = jnp if isinstance(embeddings, jax.Array) else np
+    summed = embeddings.reshape(embeddings.shape[0], -1, latent).sum(1)
+    return xp.concatenate([embeddings, summed], axis=1)
+
+
+def feature_scale(features: jax.Array, latent: int, readout_weight: float):
+    """(mean, std) that standardise :func:`architecture_features` output ``features``
+    float[N, D'] to unit variance per column, the readout columns to ``readout_weight``:
+    ``(features - mean) / std`` is the relation graph's node features."""
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    if readout_weight > 0:
+        weights = np.ones(features.shape[1], np.float32)
+        weights[-latent:] = readout_weight
+        std = std / weights
+    return mean, std
+
+
 def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optional[jax.Array] = None,
                block: int = 256) -> tuple[jax.Array, jax.Array]:
     """Exact k nearest database rows of every query (squared Euclidean distance).
@@ -546,7 +578,7 @@ def _pool(space: spaces_base.SearchSpace, config: AssessorConfig) -> _Pool:
     return _Pool(domain, lookup, covers)
 
 
-GRAPH_FIELDS = ("knn", "bandwidth_scale", "min_weight", "max_pool", "pool_seed")
+GRAPH_FIELDS = ("knn", "bandwidth_scale", "min_weight", "readout_weight", "max_pool", "pool_seed")
 
 
 def _pool_graph(space: spaces_base.SearchSpace, config: AssessorConfig):
@@ -561,9 +593,10 @@ def _pool_graph(space: spaces_base.SearchSpace, config: AssessorConfig):
 def _pool_graph_cached(space: spaces_base.SearchSpace, fields: tuple):
     config = AssessorConfig(**dict(fields))
     pool = _pool(space, config)
-    embeddings = pretrained_autoencoder(space, config)["embeddings"]
+    embeddings = architecture_features(pretrained_autoencoder(space, config)["embeddings"], config.ae_latent,
+                                       config.readout_weight)
     # Standardise with the pool's statistics: distances and GCN inputs on a common scale.
-    mean, std = embeddings[pool.indices].mean(0), embeddings[pool.indices].std(0) + 1e-6
+    mean, std = feature_scale(embeddings[pool.indices], config.ae_latent, config.readout_weight)
     table = ((embeddings - mean) / std).astype(np.float32)
     start = time.perf_counter()
     relation = jax.jit(build_relation_graph, static_argnames=("k", "min_weight"))(
@@ -632,7 +665,7 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
     def encode(ae_params, graphs):
         """(standardised embeddings float[B, D], reconstruction loss float[B]) of CellGraph arrays."""
         z, loss, _ = encode_and_reconstruct(autoencoder, domain, ae_params, graphs)
-        return (z - emb_mean) / emb_std, loss
+        return (architecture_features(z, config.ae_latent, config.readout_weight) - emb_mean) / emb_std, loss
 
     def node_features(params, extra_features, extra_graphs=None):
         """(node features [N + 1 + X, D], mean reconstruction loss): the frozen pool
