@@ -340,9 +340,8 @@ def architecture_features(embeddings: jax.Array, latent: int, readout_weight: fl
     when ``readout_weight > 0``, by their node latents summed over nodes (float[B, latent])."""
     if readout_weight == 0:
         return embeddings
-    xp = jnp if isinstance(embeddings, jax.Array) else np
     summed = embeddings.reshape(embeddings.shape[0], -1, latent).sum(1)
-    return xp.concatenate([embeddings, summed], axis=1)
+    return jnp.concatenate([embeddings, summed], axis=1)
 
 
 def feature_scale(features: jax.Array, latent: int, readout_weight: float):
@@ -593,8 +592,8 @@ def _pool_graph(space: spaces_base.SearchSpace, config: AssessorConfig):
 def _pool_graph_cached(space: spaces_base.SearchSpace, fields: tuple):
     config = AssessorConfig(**dict(fields))
     pool = _pool(space, config)
-    embeddings = architecture_features(pretrained_autoencoder(space, config)["embeddings"], config.ae_latent,
-                                       config.readout_weight)
+    embeddings = np.asarray(architecture_features(pretrained_autoencoder(space, config)["embeddings"],
+                                                  config.ae_latent, config.readout_weight))
     # Standardise with the pool's statistics: distances and GCN inputs on a common scale.
     mean, std = feature_scale(embeddings[pool.indices], config.ae_latent, config.readout_weight)
     table = ((embeddings - mean) / std).astype(np.float32)
