@@ -1,5 +1,6 @@
 """Flags for registered configs: one `--<name>_<field>` flag per hyperparameter of every
-registered algorithm or predictor, unset (None) unless the user gives it."""
+registered algorithm or predictor, unset (None) unless the user gives it; and the device
+flags the seed-sharded entry points share."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import typing
 from typing import Callable, Iterable
 
 from absl import app, flags
+
+from jaxnas import distributed
 
 FLAGS = flags.FLAGS
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
@@ -41,3 +44,20 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
             given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
+
+
+def define_device_flags() -> None:
+    """--num_devices, --cpu_devices and --distributed (experiments.search, predictor_eval)."""
+    flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices, at most "
+                         "one per seed).", lower_bound=1)
+    flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core so that "
+                         "seeds run on every core; an XLA_FLAGS device count wins; no effect on GPU/TPU runs.",
+                         lower_bound=1)
+    flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
+                      "every host runs the same command.")
+
+
+def start_devices() -> None:
+    """Applies the device flags; call before any JAX operation."""
+    distributed.set_cpu_devices(FLAGS.cpu_devices)
+    distributed.initialize(FLAGS.distributed)

@@ -33,9 +33,7 @@ flags.DEFINE_integer("labels", 100, "Labelled (training) architectures per seed.
 flags.DEFINE_integer("seeds", 5, "Number of seeds (independent training sets).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "First seed; seeds seed..seed+seeds-1.", lower_bound=0)
 flags.DEFINE_integer("seed_batch", None, "Seeds per vmapped program (default: all at once).", lower_bound=1)
-flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices).", lower_bound=1)
-flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
-                  "every host runs the same command.")
+config_flags.define_device_flags()
 flags.DEFINE_string("output_dir", "runs/predictor_eval", "Where results.json and scatter.png go.")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DATA or ../shared/data).")
 flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
@@ -48,7 +46,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config_flags.refuse_others(FLAGS.predictor, predictors.PREDICTOR_NAMES, predictors.config_class, "predictor")
-    distributed.initialize(FLAGS.distributed)
+    config_flags.start_devices()  # before any JAX operation
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
         benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)

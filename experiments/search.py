@@ -38,9 +38,7 @@ flags.register_validator(
     "report_at", lambda values: all(v.strip().isdigit() and int(v) > 0 for v in values),
     message="--report_at must be a comma-separated list of positive integers")
 flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default 100 per query).")
-flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices).", lower_bound=1)
-flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
-                  "every host runs the same command.")
+config_flags.define_device_flags()
 flags.DEFINE_string("checkpoint_dir", None, "Save the search state here (orbax) every --checkpoint_every_steps.")
 flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between checkpoints (default: every chunk).",
                      lower_bound=1)
@@ -60,7 +58,7 @@ def main(argv):
     config_flags.refuse_others(FLAGS.algorithm, search.ALGORITHM_NAMES, search.config_class, "algorithm")
     if FLAGS.resume and not FLAGS.checkpoint_dir:
         raise app.UsageError("--resume needs --checkpoint_dir")
-    distributed.initialize(FLAGS.distributed)
+    config_flags.start_devices()  # before any JAX operation
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
         benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)

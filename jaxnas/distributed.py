@@ -9,6 +9,7 @@ call :func:`initialize` first, on every host, with the same command.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import jax
@@ -33,14 +34,35 @@ def initialize(distributed: bool) -> None:
         jax.distributed.initialize()
 
 
-def seed_mesh(num_devices: Optional[int] = None) -> Mesh:
-    """A 1-D mesh over the first ``num_devices`` devices (default: all, every host)."""
+def set_cpu_devices(count: Optional[int]) -> None:
+    """Makes the CPU backend ``count`` devices (None: leave JAX's default of one).
+
+    XLA:CPU runs one seed's small operations (a search's per-step training) on about one
+    core; with one device per core, the seeds sharded over the mesh run on every core
+    (SemiNAS on 2 cores: 8 seeds 1.7x faster, 20 seeds 1.4x; BUILD_NOTES.md, issue 3).
+    Call before any JAX operation (the entry points do it first). An explicit
+    XLA_FLAGS=--xla_force_host_platform_device_count=N is left in force. GPU and TPU runs
+    are unaffected (their devices stay the default).
+    """
+    if count is None or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    if count < 1:
+        raise ValueError(f"CPU device count must be >= 1, got {count}")
+    jax.config.update("jax_num_cpu_devices", count)
+
+
+def seed_mesh(num_devices: Optional[int] = None, num_seeds: Optional[int] = None) -> Mesh:
+    """A 1-D mesh over the first ``num_devices`` devices (default: all, every host; on one
+    host no more than ``num_seeds``, so fewer seeds than devices are not padded)."""
     devices = jax.devices()
     count = len(devices) if num_devices is None else num_devices
+    if num_devices is None and num_seeds is not None and jax.process_count() == 1:
+        count = max(1, min(count, num_seeds))
     if not 1 <= count <= len(devices):
         raise DeviceCountError(
             f"--num_devices={num_devices} but {len(devices)} {devices[0].platform} device(s) are "
-            f"available (on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N)"
+            f"available (on CPU, --cpu_devices=N or XLA_FLAGS=--xla_force_host_platform_device_count=N "
+            f"makes N)"
         )
     if jax.process_count() > 1 and count != len(devices):
         raise DeviceCountError("multi-host runs use every device: leave --num_devices unset")

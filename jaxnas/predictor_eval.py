@@ -111,9 +111,9 @@ def evaluate(
     """Fits ``predictor`` on ``num_labels`` random cells per seed and scores it on the rest.
 
     Seeds seed..seed+num_seeds-1 run ``seed_batch`` at a time (default: all) as one
-    vmapped program, split over ``num_devices`` devices (default all; each batch is padded
-    to a multiple of the device count and the extra seeds are dropped). ``predictor``
-    must be built for ``benchmark.search_space``.
+    vmapped program, split over ``num_devices`` devices (default all, at most one per seed;
+    each batch is padded to a multiple of the device count and the extra seeds are
+    dropped). ``predictor`` must be built for ``benchmark.search_space``.
     """
     available = benchmark.available_indices
     if not 2 <= num_labels <= len(available) - 2:
@@ -137,7 +137,7 @@ def evaluate(
         test_pred = predictor.predict(state, unlabelled)
         return train, test, train_pred, test_pred, score(reported[test], test_pred)
 
-    mesh = distributed.seed_mesh(num_devices)
+    mesh = distributed.seed_mesh(num_devices, seed_batch)
     sharding = distributed.seed_sharding(mesh)
     run = jax.jit(jax.vmap(one_seed))
     start = time.perf_counter()

@@ -6,13 +6,16 @@
 For each algorithm it runs the search with 1 seed and with S seeds, twice each: the first
 run includes compilation, the second is the steady-state cost (compiled program cached).
 Prints both times and the S/1 ratios; "seeds are a batch dimension" means the ratio is
-far below S.
+far below S. Seeds are sharded over the devices as in experiments.search (at most one device per
+seed; on a CPU, --cpu_devices=N makes N devices).
 """
 
 import argparse
 import time
 
-from jaxnas import benchmarks, search
+import jax
+
+from jaxnas import benchmarks, distributed, search
 from jaxnas.search import runner
 
 
@@ -28,9 +31,13 @@ def main():
     parser.add_argument("--algorithms", default="random,evolution")
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--seeds", type=int, default=32)
+    parser.add_argument("--cpu_devices", type=int, default=None,
+                        help="CPU devices to make (default: JAX's one), as experiments.search --cpu_devices")
     args = parser.parse_args()
+    distributed.set_cpu_devices(args.cpu_devices)
     bench = benchmarks.load_benchmark(args.benchmark)
-    print(f"{args.benchmark}, budget {args.budget}: wall seconds (first run incl. compile / steady state)")
+    print(f"{args.benchmark}, budget {args.budget}, {jax.device_count()} {jax.devices()[0].platform} device(s): "
+          f"wall seconds (first run incl. compile / steady state)")
     for name in args.algorithms.split(","):
         config = search.config_class(name).for_benchmark(bench.name)
         algorithm = search.make_algorithm(name, bench.search_space, config)

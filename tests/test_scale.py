@@ -29,7 +29,7 @@ for name in ["random", "evolution"]:
     assert np.array_equal(a.steps, b.steps), name
 print("IDENTICAL")
 
-# Predictor training over seeds (offline evaluation), 3 seeds: 1 device vs 3 of 8 padded.
+# Predictor training over seeds (offline evaluation), 3 seeds: 1 device vs 3 of the 8 (one per seed).
 from jaxnas import predictor_eval, predictors
 from jaxnas.predictors import gcn
 predictor = predictors.make_predictor("gcn", bench.search_space, gcn.GCNConfig(epochs=3, hidden=16, fc_hidden=16))
@@ -52,6 +52,38 @@ def test_results_identical_on_one_and_eight_devices():
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "IDENTICAL" in proc.stdout and "PREDICTOR_EVAL_AGREES" in proc.stdout
+
+
+CPU_DEVICES_SCRIPT = r"""
+import jax
+from jaxnas import distributed
+distributed.set_cpu_devices(3)
+print("DEVICES", jax.device_count())
+mesh = distributed.seed_mesh(None, 2)  # fewer seeds than devices: no padding devices
+print("MESH", mesh.devices.size, distributed.seed_mesh(None, 5).devices.size, distributed.seed_mesh(1, 5).devices.size)
+"""
+
+
+def test_cpu_devices_made_unless_xla_flags_say_otherwise(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run([sys.executable, "-c", CPU_DEVICES_SCRIPT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "DEVICES 3" in proc.stdout and "MESH 2 3 1" in proc.stdout
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"  # an explicit count stays in force
+    proc = subprocess.run([sys.executable, "-c", CPU_DEVICES_SCRIPT], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "DEVICES 4" in proc.stdout and "MESH 2 4 1" in proc.stdout
+    # The entry point's flag, before any JAX operation: 2 CPU devices, both used by 2 seeds.
+    del env["XLA_FLAGS"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.search", "--benchmark=nb201_cifar10", "--budget=10", "--seeds=2",
+         "--cpu_devices=2", f"--output_dir={tmp_path}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 seeds on 2 cpu device(s)" in proc.stderr
 
 
 def test_too_many_devices_is_a_clear_error(tmp_path):

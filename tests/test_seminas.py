@@ -160,11 +160,13 @@ def test_same_seed_same_result(bench, tiny_search):
     assert not np.array_equal(first.history[0], first.history[1])
 
 
-def test_space_top_queries_the_best_predicted_of_the_space(bench):
+@pytest.mark.parametrize("ensemble_size", [1, 2])
+def test_space_top_queries_the_best_predicted_of_the_space(bench, ensemble_size):
     # A round with space_top=3 of 6: the last 3 asked are the trained model's 3 best
-    # predicted unqueried architectures of the whole space (excluding the first 3 asked).
+    # predicted unqueried architectures of the whole space (excluding the first 3 asked);
+    # with an ensemble, best by the members' mean prediction.
     # Rank targets here (standardised in the other searches), so both target paths run.
-    config = _tiny_config(space_top=3, targets="rank")
+    config = _tiny_config(space_top=3, targets="rank", ensemble_size=ensemble_size)
     space = bench.search_space
     algorithm = seminas.seminas(space, config)
     table = jnp.asarray(bench.signal)
@@ -177,7 +179,13 @@ def test_space_top_queries_the_best_predicted_of_the_space(bench):
     assert (asked >= 0).all() and len(set(asked.tolist())) == config.new_per_iteration
     model = nao.make_model(space, config)
     all_tokens = nao.tokens_of(space, space.from_index_batch(jnp.arange(space.num_architectures)))
-    scores = np.array(nao.batched_predict(model, state.params, all_tokens))
+    if ensemble_size == 1:
+        scores = np.array(nao.batched_predict(model, state.params, all_tokens))
+    else:
+        member_scores = [np.array(nao.batched_predict(model, jax.tree_util.tree_map(lambda a: a[m], state.params),
+                                                      all_tokens)) for m in range(ensemble_size)]
+        assert not np.allclose(member_scores[0], member_scores[1])  # differently initialised members
+        scores = np.mean(member_scores, axis=0)
     scores[np.asarray(state.queried)] = -np.inf
     scores[asked[:3]] = -np.inf
     top = np.argsort(-scores)[:3]
@@ -185,6 +193,8 @@ def test_space_top_queries_the_best_predicted_of_the_space(bench):
     assert 0 <= int(state.asked_generated) <= 3
     with pytest.raises(ValueError, match="space_top"):
         _tiny_config(space_top=7).validate()
+    with pytest.raises(ValueError, match="ensemble_size"):
+        _tiny_config(ensemble_size=0).validate()
 
 
 def test_generated_candidates_are_valid_and_unseen(trained):

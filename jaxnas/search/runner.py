@@ -186,7 +186,7 @@ def run_search(
     steps (default 100 steps per query, so an algorithm that keeps re-asking known or
     absent architectures still terminates).
 
-    Seeds are sharded over ``num_devices`` devices (default all). With
+    Seeds are sharded over ``num_devices`` devices (default all, at most one per seed). With
     ``checkpoint_dir`` the state is saved every ``checkpoint_every_steps`` steps (default
     every chunk) and at the end; ``resume`` continues from the newest checkpoint there,
     which must come from the same run (``run_info`` describes it: algorithm, benchmark,
@@ -203,8 +203,9 @@ def run_search(
     chunk_steps = chunk_steps or max(1, budget // (10 * algorithm.batch_size))
     start = time.perf_counter()
 
-    mesh = distributed.seed_mesh(num_devices)
+    mesh = distributed.seed_mesh(num_devices, num_seeds)
     sharding = distributed.seed_sharding(mesh)
+    logging.info("%d seeds on %d %s device(s)", num_seeds, mesh.devices.size, mesh.devices.flat[0].platform)
     seeds = np.arange(seed, seed + num_seeds)
     # Pad to a multiple of the device count; seeds are independent, the extras are dropped.
     run_seeds = np.arange(seed, seed + distributed.padded_count(num_seeds, mesh))

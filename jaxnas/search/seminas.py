@@ -33,6 +33,10 @@ Deviations from the reference, and why:
   predicted unqueried architectures of the whole space (every architecture is scored once
   per round), the rest the best predicted generated ones. Not in the reference;
   ``SemiNASState.asked_generated`` counts what ascent contributed.
+* ``ensemble_size`` (default 1, the reference's one model): E NAO models, vmapped, whose
+  mean prediction replaces the one model's everywhere except the gradient ascent (run
+  in the first member's embedding space). Not better on nb201's tuning seeds at 2.4x the
+  cost (BUILD_NOTES.md).
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
@@ -113,6 +117,11 @@ class SemiNASConfig(nao.NAOConfig):
     # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
     # standardised MSE, as they did for the assessor (BUILD_NOTES.md, issue 4).
     targets: str = "standardise"
+    # E NAO models trained side by side (vmapped) from different initialisations; their
+    # mean prediction pseudo-labels, picks the ascent seeds, ranks the candidates and scores
+    # the space; the gradient ascent moves in the first member's embedding space (the
+    # members' spaces are unrelated). 1 = the reference (one model).
+    ensemble_size: int = 1
 
     @classmethod
     def for_benchmark(cls, benchmark_name: str) -> "SemiNASConfig":
@@ -136,7 +145,8 @@ class SemiNASConfig(nao.NAOConfig):
 
     def validate(self):
         super().validate()
-        for name in ("initial_size", "unlabelled_size", "new_per_iteration", "top_k", "max_step_size"):
+        for name in ("initial_size", "unlabelled_size", "new_per_iteration", "top_k", "max_step_size",
+                     "ensemble_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"seminas {name} must be >= 1, got {getattr(self, name)}")
         if self.iterations < 0:
@@ -181,7 +191,8 @@ _NB101_DEFAULTS = dict(
 
 
 class SemiNASState(NamedTuple):
-    params: Any  # the NAO model's parameters, trained on (not re-initialised) across rounds
+    params: Any  # the NAO model's parameters, trained on (not re-initialised) across rounds;
+    # with ensemble_size > 1, every leaf has a leading axis of that size (one per member)
     tokens: jax.Array  # int32[capacity, T]: labelled pool, in query order
     values: jax.Array  # float32[capacity]: their answers (percent)
     size: jax.Array  # int32: labelled architectures in the pool
@@ -298,12 +309,25 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     scored = np.arange(n_arch, dtype=np.int32) if available is None else np.flatnonzero(available).astype(np.int32)
     num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
+    members = config.ensemble_size
+
     def tokens_at(indices):
         return jax.vmap(lambda i: space.tokens(space.from_index(i)))(indices)
 
+    def predict(params, tokens):
+        """The ensemble's mean predicted (normalised) value of each token sequence."""
+        if members == 1:
+            return nao.batched_predict(model, params, tokens)
+        return jnp.mean(jax.vmap(lambda p: nao.batched_predict(model, p, tokens))(params), axis=0)
+
+    def init_params(key):
+        if members == 1:
+            return nao.init_params(model, key, length)
+        return jax.vmap(lambda k: nao.init_params(model, k, length))(jax.random.split(key, members))
+
     def init(key):
         # Without rounds there is no model to train (the initial phase alone).
-        params = nao.init_params(model, key, length) if config.iterations else {}
+        params = init_params(key) if config.iterations else {}
         return SemiNASState(
             params=params,
             tokens=jnp.zeros((capacity, length), jnp.int32),
@@ -350,7 +374,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         def phase(number, carry):
             params, pseudo_targets = carry
             pseudo_targets = _only_where(
-                number == 1, lambda p: nao.batched_predict(model, p, pseudo_tokens), params, pseudo_targets
+                number == 1, lambda p: predict(p, pseudo_tokens), params, pseudo_targets
             )
             data = {
                 "tokens": all_tokens,
@@ -362,11 +386,16 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             count = jnp.where(pretrain, state.size, labelled_rows + unlabelled)
             epochs = jnp.where(pretrain, config.pretrain_epochs, config.epochs)
             # A fresh Adam state per phase, as the reference's train_controller.
-            train = nao.train_rows(
-                jax.random.fold_in(train_key, number), training.init_state(params, optimizer), data, rows,
-                count, loss_fn, optimizer, config.train_batch_size, epochs,
-            )
-            return train.params, pseudo_targets
+            def train(params, key):
+                return nao.train_rows(
+                    key, training.init_state(params, optimizer), data, rows, count, loss_fn, optimizer,
+                    config.train_batch_size, epochs,
+                ).params
+
+            phase_key = jax.random.fold_in(train_key, number)
+            if members == 1:
+                return train(params, phase_key), pseudo_targets
+            return jax.vmap(train)(params, jax.random.split(phase_key, members)), pseudo_targets
 
         params, pseudo_targets = jax.lax.fori_loop(
             0, 2, phase, (state.params, jnp.zeros((unlabelled,), jnp.float32))
@@ -376,14 +405,15 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         seed_scores = jnp.where(jnp.concatenate([labelled, jnp.ones((unlabelled,), bool)]),
                                 jnp.concatenate([targets, pseudo_targets]), -jnp.inf)
         seeds = all_tokens[jax.lax.top_k(seed_scores, k)[1]]
+        ascent_params = params if members == 1 else jax.tree_util.tree_map(lambda a: a[0], params)
         candidates, found, step_size = generate_candidates(
-            model, params, space, seeds, state.queried, allowed, pool, config.max_step_size
+            model, ascent_params, space, seeds, state.queried, allowed, pool, config.max_step_size
         )
         generated = candidates
         candidates = fill(candidates, found, pseudo_idx, pseudo_targets)
 
         # Ask the best predicted first.
-        predicted = nao.batched_predict(model, params, tokens_at(candidates))
+        predicted = predict(params, tokens_at(candidates))
         order = jnp.argsort(jnp.where(candidates >= 0, -predicted, jnp.inf))
         chosen = candidates[order[:num_ascent]]
         if space_top or in_table is not None:
@@ -391,7 +421,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             # in a restricted space), best first.
             blocked = state.queried.at[jnp.where(chosen >= 0, chosen, n_arch)].set(True, mode="drop")
             scored_idx = jnp.asarray(scored)
-            scores = nao.batched_predict(model, params, tokens_at(scored_idx))
+            scores = predict(params, tokens_at(scored_idx))
             top_values, top = jax.lax.top_k(jnp.where(blocked[scored_idx], -jnp.inf, scores), num_new)
             ranked = jnp.where(top_values > -jnp.inf, scored_idx[top], -1)
             used = jnp.int32(0)
