@@ -33,10 +33,11 @@ Deviations from the reference, and why:
   predicted unqueried architectures of the whole space (every architecture is scored once
   per round), the rest the best predicted generated ones. Not in the reference;
   ``SemiNASState.asked_generated`` counts what ascent contributed.
-* ``ensemble_size`` (default 1, the reference's one model): E NAO models, vmapped, whose
-  mean prediction replaces the one model's everywhere except the gradient ascent (run
-  in the first member's embedding space). Not better on nb201's tuning seeds at 2.4x the
-  cost (BUILD_NOTES.md).
+* ``ensemble_size`` (1 in the class, the reference's one model; 3 in the nb201 defaults):
+  E NAO models, vmapped, whose mean prediction replaces the one model's everywhere except
+  the gradient ascent (run in the first member's embedding space). On nb201 it lifts the
+  mean at 150 queries (fewer seeds end far from the optimum) at 2.6x the wall time
+  (BUILD_NOTES.md, SemiNAS, session 8).
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
@@ -182,8 +183,10 @@ _NBGRAPH_DEFAULTS = dict(
     candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10, space_top=5,
 )
 # nb201: 2,000 pseudo-labelled cells per round instead of 500 (tuning seeds 100-115:
-# 94.309 @100, 94.363 @150 vs 94.206 / 94.338; BUILD_NOTES.md, SemiNAS, session 7).
-_NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, unlabelled_size=2000)
+# 94.309 @100, 94.363 @150 vs 94.206 / 94.338; BUILD_NOTES.md, SemiNAS, session 7), and an
+# ensemble of 3 NAO models (tuning seeds 200-219: 94.281 @100, 94.349 @150 vs 94.254 / 94.319;
+# evaluation seeds 0-19: 94.274 / 94.358 vs 94.270 / 94.315; 2.6x the wall time; session 8).
+_NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, unlabelled_size=2000, ensemble_size=3)
 _NB101_DEFAULTS = dict(
     hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
     candidates_per_iteration=200, top_k=100, pretrain_epochs=20, epochs=3,
