@@ -6,8 +6,8 @@
 For each algorithm it runs the search with 1 seed and with S seeds, twice each: the first
 run includes compilation, the second is the steady-state cost (compiled program cached).
 Prints both times and the S/1 ratios; "seeds are a batch dimension" means the ratio is
-far below S. Seeds are sharded over the devices as in experiments.search (at most one device per
-seed; on a CPU, --cpu_devices=N makes N devices).
+far below S. Seeds are sharded over the devices as in experiments.search (at most one
+device per seed; on a CPU, --cpu_devices=N makes N devices).
 """
 
 import argparse

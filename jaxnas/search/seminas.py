@@ -312,6 +312,8 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     scored = np.arange(n_arch, dtype=np.int32) if available is None else np.flatnonzero(available).astype(np.int32)
     num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
+    # With one member the params carry no member axis: the single-model program (and every
+    # result recorded with it) stays exactly as it was before ensembles existed.
     members = config.ensemble_size
 
     def tokens_at(indices):
