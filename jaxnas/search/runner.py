@@ -121,8 +121,8 @@ def _floats(array) -> list:
     return [None if np.isnan(v) else float(v) for v in np.asarray(array, np.float64)]
 
 
-def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int, key) -> SearchState:
-    init_key, run_key = jax.random.split(key)
+def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int, seed) -> SearchState:
+    init_key, run_key = jax.random.split(jax.random.fold_in(jax.random.key(0), seed))
     return SearchState(
         algorithm=algorithm.init(init_key),
         ledger=ledger_lib.init(num_architectures, budget),
@@ -161,7 +161,12 @@ def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark, sharding=None
 
         return jax.lax.while_loop(cond, lambda s: _search_step(algorithm, index_fn, table, s), state)
 
-    return jax.jit(jax.vmap(advance, in_axes=(0, None)), out_shardings=sharding)
+    batched = jax.vmap(advance, in_axes=(0, None))
+    if sharding is not None:
+        # Each device loops over its own seeds only: the vmapped while_loop's "any seed
+        # still running" test stays on the device instead of an all-reduce every step.
+        batched = distributed.per_device(batched, sharding, (True, False))
+    return jax.jit(batched, out_shardings=sharding)
 
 
 def run_search(
@@ -209,10 +214,10 @@ def run_search(
     seeds = np.arange(seed, seed + num_seeds)
     # Pad to a multiple of the device count; seeds are independent, the extras are dropped.
     run_seeds = np.arange(seed, seed + distributed.padded_count(num_seeds, mesh))
-    base_key = jax.random.key(0)
-    keys = jax.vmap(lambda s: jax.random.fold_in(base_key, s))(jnp.asarray(run_seeds, jnp.uint32))
+    # Seed keys are made inside jit from a global seed array (every process holds the same
+    # numbers), so a multi-process run starts from exactly the states of a one-process run.
     states = _make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
-        jax.device_put(keys, sharding)
+        distributed.global_array(run_seeds.astype(np.uint32), sharding)
     )
     advance = make_stepper(algorithm, benchmark, sharding)
 
@@ -234,7 +239,7 @@ def run_search(
         if done:
             break
         limit = min(limit + chunk_steps, max_steps)
-        states = advance(states, jnp.int32(limit))
+        states = advance(states, np.int32(limit))
         counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
         now = time.perf_counter()
         if checkpointer and limit - last_saved >= checkpoint_every_steps:
