@@ -50,6 +50,27 @@ def initialize(distributed: bool, coordinator_address: Optional[str] = None, num
                                process_id=process_id, heartbeat_timeout_seconds=heartbeat_timeout_seconds)
 
 
+def use_unrolled_cpu_rng() -> None:
+    """Lowers JAX's threefry PRNG on CPU as straight-line code instead of a 5-trip loop.
+
+    The same 32-bit integer arithmetic (the GPU lowering), so every random number is
+    bit for bit the same; what changes is that XLA fuses the whole hash into one kernel.
+    Every dropout mask, shuffle and sample in jaxnas draws through it, and a search's
+    program holds many: SemiNAS's training loop compiled in about 60 s instead of
+    160-190 s on this CPU (scripts/bench_rounds.py figures in the design notes). Uses
+    JAX's lowering registry (a private module), so it is skipped, with no change to any
+    result, when that is not there.
+    """
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32
+    except ImportError:
+        return
+    rule = getattr(threefry2x32, "_threefry2x32_lowering_rule", None)
+    if rule is not None:
+        mlir.register_lowering(threefry2x32.threefry2x32_p, rule, platform="cpu")
+
+
 def set_cpu_devices(count: Optional[int]) -> None:
     """Makes the CPU backend ``count`` devices (None: leave JAX's default of one).
 

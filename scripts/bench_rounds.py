@@ -8,7 +8,8 @@ with ``git archive`` into a temporary folder; the same ``python -m experiments.s
 command then runs in that tree and in this working tree, alternately (baseline, current,
 baseline, current, ...) so that a load change on a shared machine hits both alike. For
 each run it records the wall time of the whole process (start-up, data loading,
-compilation, search) and the search's own ``wall_seconds``, and it compares the two
+compilation, search), its CPU time (user + system: on a shared machine it moves far less
+with other jobs' load than wall time) and the search's own ``wall_seconds``, and it compares the two
 trees' results: the full query history of every seed (identical or not) and the final
 mean. The load average before and after is recorded too. Extra ``--flag=value``
 arguments after ``--`` go to experiments.search unchanged.
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,13 +45,15 @@ def run_search(tree: pathlib.Path, args: list[str], out: pathlib.Path) -> dict:
     env = {**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"), "PYTHONPATH": str(tree),
            "JAXNAS_DATA": data}
     command = [sys.executable, "-m", "experiments.search", *args, f"--output_dir={out}"]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    cpu_end = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_end.ru_utime - cpu_start.ru_utime) + (cpu_end.ru_stime - cpu_start.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"search failed in {tree}:\n{proc.stderr[-3000:]}")
     results = json.loads((out / "results.json").read_text())
-    return {"process_seconds": seconds, "search_seconds": results["wall_seconds"],
+    return {"process_seconds": seconds, "cpu_seconds": cpu, "search_seconds": results["wall_seconds"],
             "history": results["ledger"]["history"], "final_mean": results["final"]["mean"],
             "final_per_seed": results["final"]["per_seed"]}
 
@@ -78,7 +82,8 @@ def main():
             for name, tree in trees.items():
                 run = run_search(tree, search_args, tmp / f"{name}_{repeat}")
                 runs[name].append(run)
-                print(f"{name:8s} repeat {repeat}: process {run['process_seconds']:7.1f} s, search "
+                print(f"{name:8s} repeat {repeat}: process {run['process_seconds']:7.1f} s (CPU "
+                      f"{run['cpu_seconds']:7.1f} s), search "
                       f"{run['search_seconds']:7.1f} s, final mean {run['final_mean']:.3f}", flush=True)
     base, cur = runs["baseline"][0], runs["current"][0]
     summary = {
@@ -92,7 +97,10 @@ def main():
         "final_per_seed": {"baseline": base["final_per_seed"], "current": cur["final_per_seed"]},
         "process_seconds": {name: [r["process_seconds"] for r in rs] for name, rs in runs.items()},
         "search_seconds": {name: [r["search_seconds"] for r in rs] for name, rs in runs.items()},
+        "cpu_seconds": {name: [r["cpu_seconds"] for r in rs] for name, rs in runs.items()},
     }
+    summary["speedup_cpu"] = statistics.median(
+        b["cpu_seconds"] / c["cpu_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
     summary["speedup_process"] = statistics.median(
         b["process_seconds"] / c["process_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
     summary["speedup_search"] = statistics.median(

@@ -137,3 +137,30 @@ def test_killed_process_ends_the_other_with_an_error(tmp_path, victim):
     if victim == 1:  # the coordinator names the silent process
         assert "stopped sending heartbeats" in text, text[-3000:]
     assert not (tmp_path / "p0" / "results.json").exists()
+
+
+def test_unrolled_cpu_rng_draws_the_same_bits():
+    """jaxnas lowers threefry on CPU without the loop; every random number must stay the
+    same bit for bit as JAX's own CPU lowering."""
+    import jax
+    import numpy as np
+    from jax._src.interpreters import mlir
+    from jax._src.random import threefry2x32
+
+    import jaxnas  # noqa: F401  (registers the unrolled lowering)
+
+    def draw(key):
+        k1, k2 = jax.random.split(key)
+        return (jax.random.bits(k1, (3, 1000)), jax.random.uniform(k2, (257,)),
+                jax.random.permutation(key, 1000), jax.random.bernoulli(k2, 0.9, (64, 33)))
+
+    key = jax.random.key(7)
+    unrolled = jax.jit(lambda k: draw(k))(key)
+    mlir.register_lowering(threefry2x32.threefry2x32_p, threefry2x32._threefry2x32_cpu_lowering_rule,
+                           platform="cpu")
+    try:
+        rolled = jax.jit(lambda k: draw(k))(key)
+    finally:
+        jaxnas.distributed.use_unrolled_cpu_rng()
+    for a, b in zip(unrolled, rolled):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
