@@ -33,6 +33,9 @@ flags.DEFINE_list("batch_sizes", ["1", "64", "1024", "16384"], "Batch sizes to m
 flags.DEFINE_integer("train_batch_size", 128, "Batch size of the headline training comparison.", lower_bound=1)
 flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement (median reported).", lower_bound=1)
 flags.DEFINE_bool("torch", True, "Also measure the PyTorch mirror when torch is installed.")
+flags.DEFINE_integer("torch_threads", None, "torch.set_num_threads for the mirror (default: PyTorch's own, one "
+                     "per core); on a machine other jobs load, 1 spares PyTorch's idle threads spinning.",
+                     lower_bound=1)
 flags.DEFINE_bool("all_cells", True, "Time predicting every architecture of the space.")
 flags.DEFINE_list("all_cells_chunks", [], "Chunk sizes tried for --all_cells (default: the largest batch size); "
                   "each framework is reported at its fastest chunk, so the ratio compares best with best.")
@@ -77,7 +80,7 @@ def _check_mirror(model, mirror, params, opt_state, inputs, targets) -> dict:
     return checked
 
 
-def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks):
+def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks, torch_threads=None):
     rng = np.random.default_rng(0)
     largest = max(max(batch_sizes), train_batch)
     inputs = model.inputs(space, rng.integers(0, space.num_architectures, largest))
@@ -91,6 +94,8 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
     if use_torch:
         import torch
 
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
         mirror = model.torch_model()
         mirror.load(params)
         mirror.module.eval()
@@ -236,7 +241,7 @@ def main(argv):
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     chunks = [int(c) for c in FLAGS.all_cells_chunks] or [max(batch_sizes)]
     results = measure(model, space, batch_sizes, FLAGS.train_batch_size, FLAGS.repeats, use_torch,
-                      chunks if FLAGS.all_cells else [])
+                      chunks if FLAGS.all_cells else [], FLAGS.torch_threads)
     results.update(predictor=FLAGS.predictor, benchmark=FLAGS.benchmark, space=space.name,
                    command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
     outputs.write_json(out / "results.json", results)
