@@ -79,6 +79,8 @@ def main(argv):
         raise app.UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
     try:
         out = outputs.prepare_output_dir(FLAGS.output_dir)  # before hours of work, not after
+        if FLAGS.checkpoint_dir:
+            outputs.prepare_output_dir(FLAGS.checkpoint_dir)
     except outputs.OutputDirError as err:
         sys.exit(f"error: {err}")  # a clear message, no traceback
     config_flags.start_devices()  # before any JAX operation

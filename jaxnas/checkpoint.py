@@ -30,6 +30,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from jaxnas import outputs
+
 _STATE, _RUN = "state", "run"  # the two items of every step
 _LEGACY_RUN_FILE = "run.json"  # the run identity of checkpoints from older versions
 
@@ -109,8 +111,7 @@ class Checkpointer:
     ):
         self.directory = pathlib.Path(directory).absolute()
         self.run = json.loads(json.dumps(run))  # normalised: what a JSON round trip gives
-        if self.directory.exists() and not self.directory.is_dir():
-            raise CheckpointExistsError(f"checkpoint directory {self.directory} is a file, not a directory")
+        outputs.prepare_output_dir(self.directory)  # OutputDirError: a file, under a file, read-only
         if resume is False:
             used = self._used_entries()
             if used and not overwrite:
@@ -126,7 +127,6 @@ class Checkpointer:
                     entry.unlink()
             if used:
                 logging.warning("deleted %d old checkpoint entries in %s (--overwrite)", len(used), self.directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
         )

@@ -83,7 +83,7 @@ def data_dir(explicit: Optional[str | os.PathLike] = None) -> pathlib.Path:
 
 
 def _how_to_get(name: str) -> str:
-    source = FILE_SOURCES.get(name, "see ../shared/data/README.md.")
+    source = FILE_SOURCES.get(name, "the sources listed in ../shared/data/README.md.")
     return (
         f"Obtain it from {source} Put it in the data folder, or point --data_dir or "
         f"${DATA_ENV_VAR} at the folder that holds it."

@@ -506,13 +506,16 @@ def _check_columns(path: pathlib.Path, columns: Dict[str, np.ndarray]) -> None:
     records has a final validation and test accuracy: a file where they are absent
     (NaN) would silently shrink the benchmark, or empty it.
     """
-    for name, column in columns.items():
+    hint = f"Obtain {data.FILE_SOURCES[TFRECORD_FILE]}"
+    first = ["val_acc_108ep", "test_acc_108ep"]  # the benchmark's signal and reported columns
+    for name in first + sorted(set(columns) - set(first)):
+        column = columns[name]
         if name.startswith("num_repeats_") or (name == "params" and np.isnan(column).all()):
             continue  # counts; parameter counts are optional in ModelMetrics
         if "_acc_" in name:
-            data.check_values(path.name, name, column, data.PERCENT, max_nan=column.size)
+            data.check_values(path.name, name, column, data.PERCENT, max_nan=column.size, hint=hint)
         else:  # train_time_*, halfway_train_time_*, params
-            data.check_values(path.name, name, column, low=0.0, max_nan=column.size)
+            data.check_values(path.name, name, column, low=0.0, max_nan=column.size, hint=hint)
     has_records = columns["num_repeats_108ep"] > 0
     for name, what in (("val_acc_108ep", "validation"), ("test_acc_108ep", "test")):
         missing = int(np.isnan(columns[name][has_records]).sum())
