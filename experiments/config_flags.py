@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from absl import app, flags
 
-from jaxnas import distributed
+from jaxnas import distributed, presets
 
 FLAGS = flags.FLAGS
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
@@ -24,9 +24,10 @@ def define(names: Iterable[str], config_class: Callable) -> None:
             _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
 
 
-def config(name: str, config_class: Callable, benchmark: str):
-    """The per-benchmark defaults of ``name`` with any flags the user set applied, validated."""
-    result = config_class(name).for_benchmark(benchmark)
+def config(name: str, config_class: Callable, benchmark: str, preset: str = "default"):
+    """``name``'s configuration ``preset`` (jaxnas.presets: the project default or the
+    paper's) for ``benchmark``, with any flags the user set applied, validated."""
+    result = presets.config(config_class(name), benchmark, preset)
     overrides = {
         field.name: FLAGS[f"{name}_{field.name}"].value
         for field in dataclasses.fields(result)
@@ -44,6 +45,12 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
             given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
+
+
+def define_preset_flag() -> None:
+    """--preset (experiments.search, predictor_eval): the paper's configuration or the default."""
+    flags.DEFINE_enum("preset", "default", presets.PRESETS, "Configuration of the method before flags are applied: "
+                      "the project default or the paper's (see jaxnas.presets); recorded in results.json.")
 
 
 def define_device_flags() -> None:

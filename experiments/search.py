@@ -20,7 +20,7 @@ import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
-from jaxnas import benchmarks, checkpoint, data, distributed, plotting, search
+from jaxnas import benchmarks, checkpoint, data, distributed, metrics, plotting, provenance, search
 from jaxnas.search import runner
 
 FLAGS = flags.FLAGS
@@ -44,12 +44,13 @@ flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between che
                      lower_bound=1)
 flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir.")
 
+config_flags.define_preset_flag()
 config_flags.define(search.ALGORITHM_NAMES, search.config_class)
 
 
 def algorithm_config(name: str, benchmark: str) -> search.Config:
-    """The algorithm's per-benchmark defaults with any flags the user set applied."""
-    return config_flags.config(name, search.config_class, benchmark)
+    """The algorithm's --preset configuration for the benchmark with any flags the user set applied."""
+    return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 
 
 def main(argv):
@@ -66,6 +67,7 @@ def main(argv):
         sys.exit(f"error: {err}")  # a clear message, no traceback
     try:
         config = algorithm_config(FLAGS.algorithm, benchmark.name)
+        run_record = provenance.run_record(config, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())
@@ -100,6 +102,7 @@ def main(argv):
             "config": dataclasses.asdict(config),
             "benchmark_info": benchmark.summary(),
             "command": " ".join(["python -m experiments.search", *sys.argv[1:]]),
+            **run_record,
         },
         report_at=report_at,
     )
@@ -112,10 +115,10 @@ def main(argv):
     )
     final = summary["final"]
     for q, stats in summary["at_queries"].items():
-        print(f"  after {q:>5} queries: {stats['mean']:.3f} ± {stats['std']:.3f} (sem {stats['sem']:.3f})")
+        print(f"  after {q:>5} queries: {metrics.format_summary(stats)}")
     print(
         f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, budget {FLAGS.budget}: "
-        f"best {benchmark.reported_name} {final['mean']:.3f} ± {final['std']:.3f} (optimum "
+        f"best {benchmark.reported_name} {metrics.format_summary(final)} (optimum "
         f"{benchmark.optimum:.3f}), {result.wall_seconds:.1f}s -> {out / 'results.json'}, {out / 'curve.png'}"
     )
 

@@ -163,25 +163,33 @@ def summary(values, optimum: float | None = None) -> dict:
     """Mean, sample std (ddof=1), sem, median, n and, given ``optimum``, the fraction of
     seeds whose value is within :data:`OPTIMUM_ATOL` of it (None without an optimum).
 
-    ``values``: one number per seed. NaN values are an error (a seed without a result
-    must be reported, not averaged away). One seed has std and sem None.
+    ``values``: one number per seed. NaN (a seed without a result, e.g. no query made)
+    is not averaged in silently: it is counted in ``missing`` and the statistics are over
+    the other seeds (all None when none has a result). One seed has std and sem None.
     """
     values = np.asarray(values, np.float64).reshape(-1)
     if values.size == 0:
         raise ValueError("summary needs at least one value")
-    if np.isnan(values).any():
-        raise ValueError(f"summary got NaN for {int(np.isnan(values).sum())} of {values.size} seeds")
-    n = values.size
-    std = float(values.std(ddof=1)) if n > 1 else None
+    finite = values[~np.isnan(values)]
+    n = finite.size
+    std = float(finite.std(ddof=1)) if n > 1 else None
     return {
         "n": int(n),
-        "mean": float(values.mean()),
+        "missing": int(values.size - n),
+        "mean": float(finite.mean()) if n else None,
         "std": std,
         "sem": std / float(np.sqrt(n)) if std is not None else None,
-        "median": float(np.median(values)),
-        "fraction_at_optimum": (None if optimum is None
-                                else float(np.mean(np.abs(values - optimum) <= OPTIMUM_ATOL))),
+        "median": float(np.median(finite)) if n else None,
+        "fraction_at_optimum": (None if optimum is None or not n
+                                else float(np.mean(np.abs(finite - optimum) <= OPTIMUM_ATOL))),
     }
+
+
+def format_summary(stats: dict, digits: int = 3) -> str:
+    """"mean ± std (sem s)" of a :func:`summary` ("n/a" where undefined)."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}"
+    missing = f", {stats['missing']} seeds missing" if stats.get("missing") else ""
+    return f"{fmt(stats['mean'])} ± {fmt(stats['std'])} (sem {fmt(stats['sem'])}{missing})"
 
 
 def _signed_rank_statistic(differences: np.ndarray) -> tuple[np.ndarray, float]:

@@ -77,7 +77,7 @@ def test_best_so_far_follows_signal_not_reported():
 def test_summary_matches_numpy_and_counts_the_optimum():
     values = np.array([94.373, 94.1, 94.373, 93.9, 94.373])
     s = metrics.summary(values, optimum=94.373)
-    assert s["n"] == 5
+    assert s["n"] == 5 and s["missing"] == 0
     np.testing.assert_allclose(s["mean"], values.mean())
     np.testing.assert_allclose(s["std"], values.std(ddof=1))  # sample std, not population
     np.testing.assert_allclose(s["sem"], values.std(ddof=1) / np.sqrt(5))
@@ -86,8 +86,9 @@ def test_summary_matches_numpy_and_counts_the_optimum():
     assert metrics.summary(values)["fraction_at_optimum"] is None
     one = metrics.summary([1.0])
     assert one["std"] is None and one["sem"] is None and one["mean"] == 1.0
-    with pytest.raises(ValueError, match="NaN"):
-        metrics.summary([1.0, np.nan])
+    partial = metrics.summary([1.0, np.nan, 3.0])  # a seed without a result is counted, not hidden
+    assert partial["missing"] == 1 and partial["n"] == 2 and partial["mean"] == 2.0
+    assert metrics.summary([np.nan])["mean"] is None
 
 
 @pytest.mark.parametrize("n", [1, 5, 12, 20])

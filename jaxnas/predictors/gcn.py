@@ -15,7 +15,9 @@ padding graph). This module holds:
 * :func:`predict_scores` -- chunked inference over any number of architectures.
 * The ``"gcn"`` predictor: the neural predictor of Wen et al. (ECCV 2020) -- directed
   graph convolutions using both edge directions, 4 layers x 144 units, a 128-unit fully
-  connected layer and a regression head, trained with MSE on standardised labels.
+  connected layer and a regression head, trained with MSE on ``targets``: standardised
+  labels (``"standardise"``, the paper preset) or the normal scores of their ranks
+  (``"rank"``, the assessor's targets; :func:`jaxnas.training.regression_targets`).
   Training settings follow the public reference implementation of Wen et al.'s
   predictor in NASLib (Adam lr 1e-4 with L2 3e-4, cosine decay, batch 7, 300 epochs,
   dropout 0.1).
@@ -255,6 +257,13 @@ class GCNConfig(Config):
     batch_size: int = 7
     epochs: int = 300
     predict_chunk: int = 4096
+    targets: str = "standardise"  # MSE targets: "standardise" (Wen et al.) | "rank" (normal scores)
+
+    @classmethod
+    def paper(cls, benchmark_name):
+        """Wen et al. as in NASLib's reference: MSE on standardised labels."""
+        del benchmark_name
+        return cls(targets="standardise")
 
     def validate(self):
         positive = ("num_layers", "hidden", "fc_hidden", "batch_size", "epochs", "predict_chunk")
@@ -268,6 +277,8 @@ class GCNConfig(Config):
         if self.learning_rate <= 0 or self.weight_decay < 0:
             raise ValueError(f"gcn learning_rate must be > 0 and weight_decay >= 0, got "
                              f"{self.learning_rate}, {self.weight_decay}")
+        if self.targets not in training.TARGETS:
+            raise ValueError(f"gcn targets must be one of {training.TARGETS}, got {self.targets!r}")
 
 
 def make_model(config: GCNConfig) -> GraphRegressor:
@@ -304,8 +315,8 @@ def gcn_predictor(space: spaces_base.SearchSpace, config: GCNConfig = GCNConfig(
         batch_size = min(config.batch_size, num)
         optimizer = make_optimizer(config.learning_rate, config.weight_decay,
                                    config.epochs * training.num_batches(num, batch_size))
-        mean, std = labels.mean(), jnp.maximum(labels.std(), 1e-6)
-        params, _ = fit_regression(key, model, space, cell_graphs(space, labelled), (labels - mean) / std,
+        targets, mean, std = training.regression_targets(config.targets, labels, jnp.ones(labels.shape, bool))
+        params, _ = fit_regression(key, model, space, cell_graphs(space, labelled), targets,
                                    optimizer, batch_size, config.epochs, loss)
         return GCNState(params, mean, std)
 

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnas import presets
 from jaxnas.search.base import Config, SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
@@ -26,7 +27,7 @@ class EvolutionConfig(Config):
     @classmethod
     def for_benchmark(cls, benchmark_name):
         # NB101 (a 20x larger space, budgets of 300-1000) used P=100, S=10 in Real et al.
-        if benchmark_name.startswith("nb101"):
+        if presets.space_family(benchmark_name) == "nb101":
             return cls(population_size=100, tournament_size=10)
         return cls()
 
