@@ -343,7 +343,8 @@ class AceNASConfig(Config):
     epochs: int = 200  # finetuning epochs on the ground-truth labels (0: pretrained ranker only)
     positions: str = "predicted"  # LambdaRank positions: predicted scores | true order
     sigma: float = 1.0
-    finetune_loss: str = "lambdarank"  # or "mse": the same model and optimiser, standardised labels
+    finetune_loss: str = "lambdarank"  # or "mse": the same model and optimiser, regression on mse_targets
+    mse_targets: str = "standardise"  # targets of finetune_loss="mse": "standardise" | "rank" (normal scores)
     weak_labels: str = ""  # '' = none; a weak-label .npz (e.g. a supernet's) | 'BENCH:COLUMN' (a table)
     # A benchmark table as weak labels is a free oracle of the whole space: refused unless
     # allowed, and the run is then "table-assisted" (results.json).
@@ -384,6 +385,8 @@ class AceNASConfig(Config):
                 raise ValueError(f"acenas {name} must be one of {LOSSES}, got {getattr(self, name)!r}")
         if self.directions not in gcn.DIRECTIONS:
             raise ValueError(f"acenas directions must be one of {gcn.DIRECTIONS}, got {self.directions!r}")
+        if self.mse_targets not in training.TARGETS:
+            raise ValueError(f"acenas mse_targets must be one of {training.TARGETS}, got {self.mse_targets!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"acenas dropout must be in [0, 1), got {self.dropout}")
         if (min(self.learning_rate, self.weak_finetune_learning_rate, self.pretrain_learning_rate, self.sigma) <= 0
@@ -433,11 +436,12 @@ def _loss(name: str, config: AceNASConfig):
     return functools.partial(lambdarank_loss, positions=config.positions, sigma=config.sigma)
 
 
-def _targets(name: str, labels: jax.Array) -> jax.Array:
-    """Relevance for LambdaRank (q20/max of these labels), standardised labels for MSE."""
+def _targets(name: str, labels: jax.Array, mse_targets: str = "standardise") -> jax.Array:
+    """Relevance for LambdaRank (q20/max of these labels); for MSE, ``mse_targets`` of
+    :func:`jaxnas.training.regression_targets` (standardised labels or their ranks' normal scores)."""
     if name == "lambdarank":
         return metrics.relevance(labels)
-    return (labels - labels.mean()) / jnp.maximum(labels.std(), 1e-6)
+    return training.regression_targets(mse_targets, labels, jnp.ones(labels.shape, bool))[0]
 
 
 _PRETRAINED: dict = {}
@@ -509,8 +513,8 @@ def acenas_predictor(space: spaces_base.SearchSpace, config: AceNASConfig = AceN
         optimizer = gcn.make_optimizer(learning_rate, config.weight_decay,
                                        config.epochs * training.num_batches(num, batch_size))
         params, _ = gcn.fit_regression(key, model, space, gcn.cell_graphs(space, labelled),
-                                       _targets(config.finetune_loss, labels), optimizer, batch_size,
-                                       config.epochs, loss, params=pretrained)
+                                       _targets(config.finetune_loss, labels, config.mse_targets), optimizer,
+                                       batch_size, config.epochs, loss, params=pretrained)
         return AceNASState(params)
 
     def predict(state, archs):
