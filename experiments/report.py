@@ -34,9 +34,14 @@ from absl import app, flags
 from jaxnas import metrics, outputs
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("runs", "runs/results", "Folder searched (recursively) for results.json files.")
-flags.DEFINE_string("out", "docs/results.md", "The Markdown document to write.")
-flags.DEFINE_bool("plots", True, "Write a best-so-far curve plot per benchmark next to the document.")
+
+
+def define_flags() -> None:
+    """The command-line flags (defined only when run as a program, so tests can import it)."""
+    flags.DEFINE_string("runs", "runs/results", "Folder searched (recursively) for results.json files.")
+    flags.DEFINE_string("out", "docs/results.md", "The Markdown document to write.")
+    flags.DEFINE_bool("plots", True, "Write a best-so-far curve plot per benchmark next to the document.")
+
 
 BENCHMARK_ORDER = ("nb201_cifar10", "nbgraph_cora", "nb101_subset")
 LABEL_ORDER = (20, 50, 100)
@@ -371,4 +376,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

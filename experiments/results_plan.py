@@ -34,13 +34,18 @@ import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("stage", "evaluation", ["tuning", "evaluation"], "Which runs: tuning (seeds 100+) or evaluation "
-                  "(seeds 0-19).")
-flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tune17 or runs/results by stage).")
-flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
-flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
-flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
-flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
+
+
+def define_flags() -> None:
+    """The command-line flags (defined only when run as a program, so tests can import it)."""
+    flags.DEFINE_enum("stage", "evaluation", ["tuning", "evaluation"], "Which runs: tuning (seeds 100+) or evaluation "
+                      "(seeds 0-19).")
+    flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tune17 or runs/results by stage).")
+    flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
+    flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
+    flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
+    flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
+
 
 EVALUATION_SEEDS = ("--seeds=20", "--seed=0")
 SEARCH_BUDGETS = {  # benchmark -> {method group: (budget, report_at)}
@@ -283,4 +288,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -207,3 +207,24 @@ def test_predictor_learns_ranking_and_pretraining_helps(space, tmp_path):
         taus[name] = float(jnp.mean(jax.vmap(metrics.kendall_tau, in_axes=(None, 0))(_target(test), scores)))
     assert taus["scratch"] > 0.3, taus
     assert taus["weak"] > taus["scratch"], taus
+
+
+def test_mse_variant_differs_from_lambdarank_only_in_the_loss(space):
+    # Same model, same optimiser: the MSE variant's fit equals fit_regression with the MSE
+    # loss on the same targets, and the LambdaRank fit equals it with the LambdaRank loss.
+    small = dict(num_layers=1, hidden=4, fc_hidden=4, epochs=2, batch_size=8)
+    labelled = space.from_index_batch(jnp.arange(12) * 1000)
+    labels = jnp.linspace(80.0, 94.0, 12)
+    key = jax.random.key(0)
+    for loss_name, loss_fn, targets in [
+        ("mse", acenas.gcn.mse_loss, acenas.training.regression_targets("rank", labels, jnp.ones(12, bool))[0]),
+        ("lambdarank", acenas._loss("lambdarank", acenas.AceNASConfig()), metrics.relevance(labels)),
+    ]:
+        config = acenas.AceNASConfig(**small, finetune_loss=loss_name, mse_targets="rank")
+        state = acenas.acenas_predictor(space, config).fit(key, labelled, labels)
+        optimizer = acenas.gcn.make_optimizer(config.learning_rate, config.weight_decay, 2 * 2)
+        params, _ = acenas.gcn.fit_regression(key, acenas.make_model(config), space, acenas.gcn.cell_graphs(space, labelled),
+                                              targets, optimizer, 8, 2, loss_fn)
+        chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mse_targets"):
+        acenas.AceNASConfig(mse_targets="ranks").validate()

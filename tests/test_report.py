@@ -108,3 +108,38 @@ def test_report_cli(runs, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "experiments.report", f"--runs={tmp_path / 'none'}",
                               f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and "is not a folder" in missing.stderr
+
+
+def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path):
+    from experiments import results_plan
+
+    def seeds(step):
+        args = dict(a.lstrip("-").split("=", 1) for a in step.args if a.startswith("--seed"))
+        first = int(args.get("seed", 0))
+        return range(first, first + int(args.get("seeds", 20)))
+
+    evaluation = [s for s in results_plan.evaluation_steps() if s.module != "experiments.supernet"]
+    tuning = results_plan.tuning_steps()
+    assert all(min(seeds(s)) == 0 and max(seeds(s)) == 19 for s in evaluation)
+    assert all(min(seeds(s)) >= 100 for s in tuning)
+    folders = {s.folder for s in evaluation}
+    for benchmark in ("nb201_cifar10", "nbgraph_cora", "nb101_subset"):
+        for method in ("random", "evolution", "seminas_default", "seminas_paper", "acenas_default", "acenas_paper",
+                       "gcn_default", "gcn_paper", "assessor_default", "assessor_paper"):
+            assert f"{benchmark}/{method}" in folders
+        for labels in (20, 50, 100):
+            assert f"{benchmark}/predictors/L{labels}/acenas_default_mse" in folders
+    # Table-assisted runs always carry the explicit flag; nothing else does.
+    for step in evaluation:
+        has_flag = "--acenas_allow_table_weak_labels" in step.args
+        assert has_flag == step.folder.endswith("_table"), step.folder
+    # Steps run in order, skip what is done, and report failures.
+    ok = results_plan.Step("a", "experiments.nonexistent_module", ())
+    done = results_plan.Step("b", "experiments.report", ())
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "results.json").write_text("{}")
+    waiting = results_plan.Step("c", "experiments.report", (), needs=("a",))
+    messages = []
+    failed = results_plan.run_steps([ok, done, waiting], tmp_path, niceness=0, log=messages.append)
+    assert failed == ["a", "c"] and "done already: b" in messages
+    assert (tmp_path / "a.log").exists()
