@@ -58,7 +58,7 @@ def main(argv):
                              f"architectures of {benchmark.name} to evaluate on")
     try:
         config = config_flags.config(FLAGS.predictor, predictors.config_class, benchmark.name, FLAGS.preset)
-        run_record = provenance.run_record(config, FLAGS.preset)  # the code as the run starts
+        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())

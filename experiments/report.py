@@ -188,7 +188,8 @@ def search_section(benchmark: str, runs: list, ids: RunIndex) -> list:
     info = runs[0].data.get("benchmark_info", {})
     optimum = runs[0].data.get("regret", {}).get("optimum")
     lines.append(f"Best **reported** value ({info.get('reported', 'reported column')}) of the architecture with the "
-                 f"best search signal after q queries; optimum {_fmt(optimum)}. Mean ± sample std (ddof = 1) over seeds.")
+                 f"best search signal after q queries; optimum {_fmt(optimum)}. Mean ± sample std (ddof = 1) "
+                 "over seeds.")
     lines.append("")
     query_only = [r for r in runs if not r.table_assisted]
     assisted = [r for r in runs if r.table_assisted]
@@ -238,8 +239,8 @@ def search_section(benchmark: str, runs: list, ids: RunIndex) -> list:
         lines.append(f"- No {REFERENCE_ALGORITHM} (default) run on evaluation seeds: no verdicts.")
     for label in sorted(verdicts):
         parts = [f"{VERDICT_WORDS[c['verdict']]} tuned {REFERENCE_ALGORITHM} at {q} queries "
-                 f"(Δ {c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p = {c['wilcoxon_p']:.3g}, "
-                 f"{c['n']} seeds)" for q, c in verdicts[label]]
+                 f"(Δ {c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], "
+                 f"p = {c['wilcoxon_p']:.3g}, {c['n']} seeds)" for q, c in verdicts[label]]
         lines.append(f"- **{label}** " + "; ".join(parts) + ".")
     lines.append("")
     return lines

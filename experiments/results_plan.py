@@ -28,7 +28,6 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Optional
 
 import numpy as np
 from absl import app, flags

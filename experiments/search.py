@@ -67,7 +67,7 @@ def main(argv):
         sys.exit(f"error: {err}")  # a clear message, no traceback
     try:
         config = algorithm_config(FLAGS.algorithm, benchmark.name)
-        run_record = provenance.run_record(config, FLAGS.preset)  # the code as the run starts
+        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())

@@ -34,16 +34,21 @@ def git_state(root: Optional[pathlib.Path] = None) -> dict:
     return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
-def run_record(config: Any, preset: str = "default", data_dir: Optional[str] = None) -> dict:
+def run_record(config: Any, benchmark: str, preset: str = "default", data_dir: Optional[str] = None) -> dict:
     """The provenance block of a results.json: git state, preset, weak labels.
 
-    ``config`` is the method's (validated) config; configs with a ``weak_labels`` field
-    (AceNAS) get their weak-label source and cost declared (refusals raise, as when the
-    config was validated). ``table_assisted`` is True when a benchmark table served as
-    weak labels, so no comparison table shows the run next to query-only methods
-    without that label.
+    ``config`` is the method's (validated) config for the benchmark named ``benchmark``;
+    configs with a ``weak_labels`` field (AceNAS) get their weak-label source and cost
+    declared (refusals raise, as when the config was validated) and must name
+    ``benchmark`` as the searched one, whose own columns they may not use.
+    ``table_assisted`` is True when a benchmark table served as weak labels, so no
+    comparison table shows the run next to query-only methods without that label.
     """
     record = {"git": git_state(), "preset": preset, "weak_labels": None, "table_assisted": False}
+    searched = getattr(config, "searched_benchmark", None)
+    if searched is not None and searched != benchmark:
+        raise ValueError(f"searched_benchmark={searched!r} but the run is on {benchmark!r}: the weak-label "
+                         f"refusals must guard the benchmark actually searched")
     if getattr(config, "weak_labels", None) is not None:
         from jaxnas.predictors import acenas  # lazy: only configs with weak labels need it
 

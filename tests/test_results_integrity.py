@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -111,10 +110,14 @@ def test_results_record_git_preset_and_weak_labels(tmp_path):
     # An AceNAS config declares its weak labels; a table is labelled table-assisted.
     config = dataclasses.replace(search.config_class("acenas").for_benchmark("nb201_cifar10"),
                                  weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True)
-    record = provenance.run_record(config, "default")
+    record = provenance.run_record(config, "nb201_cifar10", "default")
     assert record["table_assisted"] is True and record["weak_labels"]["full_training_equivalents"] == 937.5
-    plain = provenance.run_record(search.config_class("acenas").for_benchmark("nb201_cifar10"), "paper")
+    default = search.config_class("acenas").for_benchmark("nb201_cifar10")
+    plain = provenance.run_record(default, "nb201_cifar10", "paper")
     assert plain["table_assisted"] is False and plain["weak_labels"]["kind"] == "none" and plain["preset"] == "paper"
+    # A config that names another benchmark as the searched one would dodge the refusals.
+    with pytest.raises(ValueError, match="searched_benchmark"):
+        provenance.run_record(config, "nb201_cifar10_12ep")
 
 
 def test_git_state_outside_a_checkout(tmp_path):

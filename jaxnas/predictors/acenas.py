@@ -236,7 +236,8 @@ def _file_cost(table) -> tuple[Optional[float], str]:
 
 
 def _resolve(spec: str, num_architectures: Optional[int], space_name: Optional[str], searched_benchmark: str,
-             allow_table: bool, pretrain_size: int, data_dir: Optional[str]) -> tuple[Optional[np.ndarray], WeakLabelSource]:
+             allow_table: bool, pretrain_size: int,
+             data_dir: Optional[str]) -> tuple[Optional[np.ndarray], WeakLabelSource]:
     """The weak labels ``spec`` names and their declared source; refuses the side doors."""
     if not spec:
         return None, WeakLabelSource(spec="", kind="none", description="no weak labels")
