@@ -235,6 +235,12 @@ def _file_cost(table) -> tuple[Optional[float], str]:
         f"measured: training {parts['train_seconds']:.0f} s + evaluation {parts['eval_seconds']:.0f} s{steps}")
 
 
+def _cells_used(values: np.ndarray, pretrain_size: int) -> int:
+    """Weak-labelled cells pretraining uses: all finite ones, or ``pretrain_size`` of them."""
+    cells = int(np.isfinite(values).sum())
+    return min(cells, pretrain_size) if pretrain_size else cells
+
+
 def _resolve(spec: str, num_architectures: Optional[int], space_name: Optional[str], searched_benchmark: str,
              allow_table: bool, pretrain_size: int,
              data_dir: Optional[str]) -> tuple[Optional[np.ndarray], WeakLabelSource]:
@@ -273,8 +279,7 @@ def _resolve(spec: str, num_architectures: Optional[int], space_name: Optional[s
             raise WeakLabelError(f"weak labels {spec!r} are a benchmark table: name the searched benchmark "
                                  f"(AceNASConfig.searched_benchmark, set by for_benchmark) so that its own columns "
                                  f"can be refused")
-        cells = int(np.isfinite(values).sum())
-        cells = min(cells, pretrain_size) if pretrain_size else cells
+        cells = _cells_used(values, pretrain_size)
         full_training_equivalents, note = _table_cost(bench, column, full_name, searched, cells)
         if not allow_table:
             cost = (f"about {full_training_equivalents:,.0f} full-training equivalents" if full_training_equivalents
@@ -293,9 +298,7 @@ def _resolve(spec: str, num_architectures: Optional[int], space_name: Optional[s
         raise WeakLabelError(f"weak labels {spec!r} hold fewer than 2 finite values")
     if kind == "file" and searched is not None:
         _refuse_searched_columns(spec, values, searched)
-    cells = int(np.isfinite(values).sum())
-    cells = min(cells, pretrain_size) if pretrain_size else cells
-    source = WeakLabelSource(spec=spec, kind=kind, description=description, cells=cells,
+    source = WeakLabelSource(spec=spec, kind=kind, description=description, cells=_cells_used(values, pretrain_size),
                              full_training_equivalents=full_training_equivalents, seconds=seconds,
                              cost_note=note, table_assisted=table_assisted)
     return values, source
