@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from absl import app, flags
 
-from jaxnas import benchmarks, distributed
+from jaxnas import benchmarks, distributed, presets
 
 FLAGS = flags.FLAGS
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
@@ -101,9 +101,10 @@ def _bench_names(names: list) -> str:
     return ", ".join(out + list(names))
 
 
-def config(name: str, config_class: Callable, benchmark: str):
-    """The per-benchmark defaults of ``name`` with any flags the user set applied, validated."""
-    result = config_class(name).for_benchmark(benchmark)
+def config(name: str, config_class: Callable, benchmark: str, preset: str = "default"):
+    """``name``'s configuration ``preset`` (jaxnas.presets: the project default or the
+    paper's) for ``benchmark``, with any flags the user set applied, validated."""
+    result = presets.config(config_class(name), benchmark, preset)
     overrides = {
         field.name: FLAGS[f"{name}_{field.name}"].value
         for field in dataclasses.fields(result)
@@ -121,6 +122,12 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
             given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
+
+
+def define_preset_flag() -> None:
+    """--preset (experiments.search, predictor_eval): the paper's configuration or the default."""
+    flags.DEFINE_enum("preset", "default", presets.PRESETS, "Configuration of the method before flags are applied: "
+                      "the project default or the paper's (see jaxnas.presets); recorded in results.json.")
 
 
 def define_device_flags() -> None:

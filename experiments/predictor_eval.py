@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from experiments import config_flags
-from jaxnas import benchmarks, data, distributed, outputs, plotting, predictor_eval, predictors
+from jaxnas import benchmarks, data, distributed, outputs, plotting, predictor_eval, predictors, provenance
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("predictor", None, predictors.PREDICTOR_NAMES, "Predictor to evaluate.")
@@ -41,6 +41,7 @@ flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord f
                     "(default: the one in the data folder).")
 flags.mark_flag_as_required("predictor")
 
+config_flags.define_preset_flag()
 config_flags.define(predictors.PREDICTOR_NAMES, predictors.config_class)
 flags.adopt_module_key_flags(config_flags)  # --help lists the device and predictor flags too
 
@@ -63,7 +64,8 @@ def main(argv):
         raise app.UsageError(f"--labels={FLAGS.labels} leaves too few of the {benchmark.num_available} "
                              f"architectures of {benchmark.name} to evaluate on")
     try:
-        config = config_flags.config(FLAGS.predictor, predictors.config_class, benchmark.name)
+        config = config_flags.config(FLAGS.predictor, predictors.config_class, benchmark.name, FLAGS.preset)
+        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())
@@ -86,6 +88,7 @@ def main(argv):
         "label_column": benchmark.signal_name,
         "evaluation_column": benchmark.reported_name,
         "command": " ".join(["python -m experiments.predictor_eval", *sys.argv[1:]]),
+        **run_record,
     })
     # First seed: every evaluated cell, with the training cells highlighted.
     y_true = np.concatenate([benchmark.reported[result.test_indices[0]], benchmark.reported[result.train_indices[0]]])

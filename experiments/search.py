@@ -26,7 +26,7 @@ import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
-from jaxnas import benchmarks, checkpoint, data, distributed, outputs, plotting, search
+from jaxnas import benchmarks, checkpoint, data, distributed, metrics, outputs, plotting, provenance, search
 from jaxnas.search import runner
 
 EXIT_BUDGET_NOT_REACHED = 3
@@ -60,13 +60,14 @@ flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --che
 flags.DEFINE_bool("overwrite", False, "Delete the checkpoints already in --checkpoint_dir and start afresh "
                   "(without it, a used --checkpoint_dir is refused).")
 
+config_flags.define_preset_flag()
 config_flags.define(search.ALGORITHM_NAMES, search.config_class)
 flags.adopt_module_key_flags(config_flags)  # --help lists the device and algorithm flags too
 
 
 def algorithm_config(name: str, benchmark: str) -> search.Config:
-    """The algorithm's per-benchmark defaults with any flags the user set applied."""
-    return config_flags.config(name, search.config_class, benchmark)
+    """The algorithm's --preset configuration for the benchmark with any flags the user set applied."""
+    return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 
 
 def main(argv):
@@ -91,6 +92,7 @@ def main(argv):
         sys.exit(f"error: {err}")  # a clear message, no traceback
     try:
         config = algorithm_config(FLAGS.algorithm, benchmark.name)
+        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())
@@ -125,6 +127,7 @@ def main(argv):
             "config": dataclasses.asdict(config),
             "benchmark_info": benchmark.summary(),
             "command": " ".join(["python -m experiments.search", *sys.argv[1:]]),
+            **run_record,
         },
         report_at=report_at,
     )
@@ -140,7 +143,7 @@ def main(argv):
         sys.exit(f"error: writing the results to {out} failed ({err}); files already there are unchanged")
     final = summary["final"]
     for q, stats in summary["at_queries"].items():
-        print(f"  after {q:>5} queries: {stats['mean']:.3f} ± {stats['std']:.3f} (sem {stats['sem']:.3f})")
+        print(f"  after {q:>5} queries: {metrics.format_summary(stats)}")
     budget = f"budget {FLAGS.budget}"
     if not result.budget_reached:
         short = result.shortfall()
@@ -148,7 +151,7 @@ def main(argv):
                    f"--max_steps after {min(short['queries'])}..{max(short['queries'])} queries)")
     print(
         f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, {budget}: "
-        f"best {benchmark.reported_name} {final['mean']:.3f} ± {final['std']:.3f} (optimum "
+        f"best {benchmark.reported_name} {metrics.format_summary(final)} (optimum "
         f"{benchmark.optimum:.3f}), {result.wall_seconds:.1f}s -> {out / 'results.json'}, {out / 'curve.png'}"
     )
     if not result.budget_reached:

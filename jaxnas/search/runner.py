@@ -71,7 +71,7 @@ class SearchResult:
     def to_json(self, extra: Optional[dict] = None, report_at: Sequence[int] = ()) -> dict:
         """The results.json contract (values in the reported metric, percent).
 
-        ``report_at``: query counts at which to summarise the curve (mean, std, sem).
+        ``report_at``: query counts at which to summarise the curve (:func:`metrics.summary`).
         ``budget_reached`` is False when a seed stopped at max_steps before spending the
         budget (``short_of_budget`` lists them): its curve then stays at the best of the
         queries it made.
@@ -93,12 +93,7 @@ class SearchResult:
                 "mean": _floats(np.nanmean(curve, axis=0)),
                 "std": _floats(std(curve, axis=0)),
             },
-            "final": {
-                "mean": float(np.mean(final)),
-                "std": float(std(final)),
-                "sem": float(std(final) / np.sqrt(num_seeds)),
-                "per_seed": _floats(final),
-            },
+            "final": {**metrics.summary(final, self.optimum), "per_seed": _floats(final)},
             "regret": {
                 "optimum": self.optimum,
                 "mean": float(np.mean(self.optimum - final)),
@@ -111,12 +106,10 @@ class SearchResult:
                 # Space index of every charged query, in order, per seed (-1 = unused).
                 "history": self.history.tolist(),
             },
+            # Per query count: metrics.summary over seeds (mean, std ddof=1, sem, median,
+            # fraction at the optimum) and the per-seed values, for paired comparisons.
             "at_queries": {
-                str(q): {
-                    "mean": float(np.mean(self.at(q))),
-                    "std": float(std(self.at(q))),
-                    "sem": float(std(self.at(q)) / np.sqrt(num_seeds)),
-                }
+                str(q): {**metrics.summary(self.at(q), self.optimum), "per_seed": _floats(self.at(q))}
                 for q in report_at
                 if q <= self.budget
             },
