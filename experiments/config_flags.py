@@ -1,32 +1,110 @@
 """Flags for registered configs: one `--<name>_<field>` flag per hyperparameter of every
 registered algorithm or predictor, unset (None) unless the user gives it; and the device
-flags the seed-sharded entry points share."""
+flags the seed-sharded entry points share.
+
+A config flag's help is the field's comment in its dataclass (the comment on the field's
+line, else the comment lines right above it) and its defaults: the value most benchmarks
+use, then the benchmarks that use another (``for_benchmark``)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import inspect
+import io
+import tokenize
 import typing
 from typing import Callable, Iterable
 
 from absl import app, flags
 
-from jaxnas import distributed
+from jaxnas import benchmarks, distributed, presets
 
 FLAGS = flags.FLAGS
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
+_MAX_DESCRIPTION = 240  # characters of a field's comment shown in --help
 
 
 def define(names: Iterable[str], config_class: Callable) -> None:
     for name in names:
         config_cls = config_class(name)
         types = typing.get_type_hints(config_cls)
+        comments = _field_comments(config_cls)
+        defaults = {bench: config_cls.for_benchmark(bench) for bench in benchmarks.BENCHMARK_NAMES}
         for field in dataclasses.fields(config_cls):
-            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name}: {field.name} (default per benchmark).")
+            words = field.name.replace("_", " ")
+            description = f"{words}: {comments[field.name]}" if field.name in comments else words
+            default = _defaults_text({b: getattr(c, field.name) for b, c in defaults.items()})
+            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name} {description} (default {default}).")
 
 
-def config(name: str, config_class: Callable, benchmark: str):
-    """The per-benchmark defaults of ``name`` with any flags the user set applied, validated."""
-    result = config_class(name).for_benchmark(benchmark)
+def _field_comments(config_cls) -> dict[str, str]:
+    """Field name -> its comment in the source of the dataclass that declares it."""
+    comments: dict[str, str] = {}
+    for cls in reversed(config_cls.__mro__):  # subclasses' comments win
+        if not dataclasses.is_dataclass(cls) or cls is object:
+            continue
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        own = set(getattr(cls, "__annotations__", {}))
+        lines = source.splitlines()
+        by_line: dict[int, str] = {}
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                by_line[token.start[0]] = token.string.lstrip("#").strip()
+        for number, line in enumerate(lines, start=1):
+            field = line.strip().split(":", 1)[0]
+            if field not in own or not line.strip().startswith(f"{field}:"):
+                continue
+            text = by_line.get(number) if not line.strip().startswith("#") else None
+            if not text:  # the block of comment lines right above the field
+                block, above = [], number - 1
+                while above >= 1 and lines[above - 1].strip().startswith("#"):
+                    block.insert(0, by_line.get(above, ""))
+                    above -= 1
+                text = " ".join(block)
+            if text:
+                comments[field] = _shorten(text)
+    return comments
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= _MAX_DESCRIPTION:
+        return text
+    cut = text.rfind(". ", 0, _MAX_DESCRIPTION)
+    return text[: cut + 1] if cut > 0 else text[: _MAX_DESCRIPTION - 3] + "..."
+
+
+def _defaults_text(values: dict) -> str:
+    """'20' or '20; 100 on nb101, nb101_subset' (the most common value first)."""
+    by_value = collections.defaultdict(list)
+    for bench, value in values.items():
+        by_value[repr(value)].append(bench)
+    ordered = sorted(by_value.items(), key=lambda item: -len(item[1]))
+    text = ordered[0][0]
+    for value, names in ordered[1:]:
+        text += f"; {value} on {_bench_names(names)}"
+    return text
+
+
+def _bench_names(names: list) -> str:
+    """Benchmark names, with a whole family written as 'nbgraph_*'."""
+    out = []
+    for family in ("nb201_", "nb101", "nbgraph_"):
+        members = [b for b in benchmarks.BENCHMARK_NAMES if b.startswith(family)]
+        if len(members) > 1 and all(b in names for b in members):
+            out.append(family.rstrip("_") + "_*" if family.endswith("_") else family + "*")
+            names = [b for b in names if b not in members]
+    return ", ".join(out + list(names))
+
+
+def config(name: str, config_class: Callable, benchmark: str, preset: str = "default"):
+    """``name``'s configuration ``preset`` (jaxnas.presets: the project default or the
+    paper's) for ``benchmark``, with any flags the user set applied, validated."""
+    result = presets.config(config_class(name), benchmark, preset)
     overrides = {
         field.name: FLAGS[f"{name}_{field.name}"].value
         for field in dataclasses.fields(result)
@@ -44,6 +122,12 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
             given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
+
+
+def define_preset_flag() -> None:
+    """--preset (experiments.search, predictor_eval): the paper's configuration or the default."""
+    flags.DEFINE_enum("preset", "default", presets.PRESETS, "Configuration of the method before flags are applied: "
+                      "the project default or the paper's (see jaxnas.presets); recorded in results.json.")
 
 
 def define_device_flags() -> None:

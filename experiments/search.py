@@ -4,24 +4,32 @@ r"""Runs a NAS search on a tabular benchmark, many seeds in one program.
         --budget=150 --seeds=100 --output_dir=runs/cora_evolution
 
 Writes DIR/results.json (curve and final values in the reported metric, percent; the
-query ledger; wall time) and DIR/curve.png. Every hyperparameter of every algorithm is a
-flag ``--<algorithm>_<field>`` (e.g. ``--evolution_population_size=50``); unset ones take
-the algorithm's per-benchmark default, and the values used are saved in results.json.
+query ledger; wall time) and DIR/curve.png, each through a temporary file, so an
+interrupted write never replaces a previous good file. Every hyperparameter of every
+algorithm is a flag ``--<algorithm>_<field>`` (e.g. ``--evolution_population_size=50``);
+unset ones take the algorithm's per-benchmark default, and the values used are saved in
+results.json.
+
+Exit status: 0 when every seed spent its budget; 3 when the search finished and wrote
+its results but some seed stopped at --max_steps first (results.json then has
+``"budget_reached": false`` and ``short_of_budget`` lists those seeds); 1 with a one-line
+``error:`` message for bad data files, an unusable --output_dir or --checkpoint_dir, or an
+impossible budget (checked before any search); 1 (usage) for bad flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
 import sys
 
 import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
-from jaxnas import benchmarks, checkpoint, data, distributed, plotting, search
+from jaxnas import benchmarks, checkpoint, data, distributed, metrics, outputs, plotting, provenance, search
 from jaxnas.search import runner
+
+EXIT_BUDGET_NOT_REACHED = 3
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("benchmark", "nbgraph_cora", benchmarks.BENCHMARK_NAMES, "Benchmark to search.")
@@ -29,27 +37,37 @@ flags.DEFINE_enum("algorithm", "evolution", search.ALGORITHM_NAMES, "Search algo
 flags.DEFINE_integer("budget", 150, "Queries per search (new architectures paid for).", lower_bound=1)
 flags.DEFINE_integer("seeds", 20, "Number of independent searches (seeds), run as one batch.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "First seed; searches use seeds seed..seed+seeds-1.", lower_bound=0)
-flags.DEFINE_string("output_dir", "runs/search", "Where results.json and curve.png go.")
+flags.DEFINE_string("output_dir", "runs/search", "Where results.json and curve.png go (created, and checked "
+                    "writable, before anything runs).")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DATA or ../shared/data).")
-flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101.")
+flags.DEFINE_string("nb101_tfrecord", None, "Path of nasbench_only108.tfrecord for --benchmark=nb101 "
+                    "(default: the one in the data folder).")
 flags.DEFINE_list("report_at", ["50", "100", "150", "300", "1000"],
                   "Query counts at which results.json summarises the curve (those <= budget).")
 flags.register_validator(
     "report_at", lambda values: all(v.strip().isdigit() and int(v) > 0 for v in values),
     message="--report_at must be a comma-separated list of positive integers")
-flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default 100 per query).")
-config_flags.define_device_flags()
-flags.DEFINE_string("checkpoint_dir", None, "Save the search state here (orbax) every --checkpoint_every_steps.")
-flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between checkpoints (default: every chunk).",
+flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default: 100 per query + 1000). A seed "
+                     "that reaches it before spending the budget is reported, and the exit status is 3.",
                      lower_bound=1)
-flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir.")
+config_flags.define_device_flags()
+flags.DEFINE_string("checkpoint_dir", None, "Save the search state here (orbax) every --checkpoint_every_steps "
+                    "(default: no checkpoints); must hold no checkpoint unless --resume or --overwrite.")
+flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between checkpoints (default: every chunk of "
+                     "max(1, budget / (10 x queries per step)) steps).", lower_bound=1)
+flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir that restores (an "
+                  "unreadable newest one is set aside); it must come from the same command.")
+flags.DEFINE_bool("overwrite", False, "Delete the checkpoints already in --checkpoint_dir and start afresh "
+                  "(without it, a used --checkpoint_dir is refused).")
 
+config_flags.define_preset_flag()
 config_flags.define(search.ALGORITHM_NAMES, search.config_class)
+flags.adopt_module_key_flags(config_flags)  # --help lists the device and algorithm flags too
 
 
 def algorithm_config(name: str, benchmark: str) -> search.Config:
-    """The algorithm's per-benchmark defaults with any flags the user set applied."""
-    return config_flags.config(name, search.config_class, benchmark)
+    """The algorithm's --preset configuration for the benchmark with any flags the user set applied."""
+    return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 
 
 def main(argv):
@@ -58,6 +76,14 @@ def main(argv):
     config_flags.refuse_others(FLAGS.algorithm, search.ALGORITHM_NAMES, search.config_class, "algorithm")
     if FLAGS.resume and not FLAGS.checkpoint_dir:
         raise app.UsageError("--resume needs --checkpoint_dir")
+    if FLAGS.resume and FLAGS.overwrite:
+        raise app.UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
+    try:
+        out = outputs.prepare_output_dir(FLAGS.output_dir)  # before hours of work, not after
+        if FLAGS.checkpoint_dir:
+            outputs.prepare_output_dir(FLAGS.checkpoint_dir)
+    except outputs.OutputDirError as err:
+        sys.exit(f"error: {err}")  # a clear message, no traceback
     config_flags.start_devices()  # before any JAX operation
     kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
     try:
@@ -66,6 +92,7 @@ def main(argv):
         sys.exit(f"error: {err}")  # a clear message, no traceback
     try:
         config = algorithm_config(FLAGS.algorithm, benchmark.name)
+        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
     except ValueError as err:
         raise app.UsageError(str(err)) from err
     logging.info("benchmark %s", benchmark.summary())
@@ -85,39 +112,50 @@ def main(argv):
             checkpoint_dir=FLAGS.checkpoint_dir,
             checkpoint_every_steps=FLAGS.checkpoint_every_steps,
             resume=FLAGS.resume,
+            overwrite=FLAGS.overwrite,
             run_info={"config": dataclasses.asdict(config)},
         )
-    except (distributed.DeviceCountError, checkpoint.CheckpointMismatchError, FileNotFoundError) as err:
+    except (distributed.DeviceCountError, runner.SearchSettingsError, checkpoint.CheckpointMismatchError,
+            checkpoint.CheckpointExistsError, FileNotFoundError) as err:  # incl. CheckpointUnreadableError
         sys.exit(f"error: {err}")  # a clear message, no traceback
     if jax.process_index() != 0:
         return  # one writer in multi-host runs
 
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     report_at = sorted({int(q) for q in FLAGS.report_at})
     summary = result.to_json(
         {
             "config": dataclasses.asdict(config),
             "benchmark_info": benchmark.summary(),
             "command": " ".join(["python -m experiments.search", *sys.argv[1:]]),
+            **run_record,
         },
         report_at=report_at,
     )
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
-    plotting.plot_search_curves(
-        {FLAGS.algorithm: result.curve},
-        out / "curve.png",
-        title=f"{benchmark.name}: {benchmark.reported_name}",
-        optimum=benchmark.optimum,
-    )
+    try:
+        outputs.write_json(out / "results.json", summary)
+        outputs.atomic_write(out / "curve.png", lambda f: plotting.plot_search_curves(
+            {FLAGS.algorithm: result.curve},
+            f,
+            title=f"{benchmark.name}: {benchmark.reported_name}",
+            optimum=benchmark.optimum,
+        ))
+    except OSError as err:  # disk full, a file-size limit: the previous files stay intact
+        sys.exit(f"error: writing the results to {out} failed ({err}); files already there are unchanged")
     final = summary["final"]
     for q, stats in summary["at_queries"].items():
-        print(f"  after {q:>5} queries: {stats['mean']:.3f} ± {stats['std']:.3f} (sem {stats['sem']:.3f})")
+        print(f"  after {q:>5} queries: {metrics.format_summary(stats)}")
+    budget = f"budget {FLAGS.budget}"
+    if not result.budget_reached:
+        short = result.shortfall()
+        budget += (f" NOT REACHED by {len(short['seeds'])} of {FLAGS.seeds} seeds (they stopped at "
+                   f"--max_steps after {min(short['queries'])}..{max(short['queries'])} queries)")
     print(
-        f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, budget {FLAGS.budget}: "
-        f"best {benchmark.reported_name} {final['mean']:.3f} ± {final['std']:.3f} (optimum "
+        f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, {budget}: "
+        f"best {benchmark.reported_name} {metrics.format_summary(final)} (optimum "
         f"{benchmark.optimum:.3f}), {result.wall_seconds:.1f}s -> {out / 'results.json'}, {out / 'curve.png'}"
     )
+    if not result.budget_reached:
+        sys.exit(EXIT_BUDGET_NOT_REACHED)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""Ranking metrics for predictors and search-curve metrics, as jittable jnp functions.
+"""Ranking metrics for predictors, search-curve metrics, and statistics over seeds.
 
 All ranking metrics take the true values and the predicted scores of the same
-architectures (1-D arrays) and are jittable and vmappable (e.g. over seeds).
+architectures (1-D arrays) and are jittable and vmappable (e.g. over seeds). The seed
+statistics at the end (:func:`summary`, :func:`paired_comparison`) are NumPy functions
+for results files and the results document.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Rows per block in the O(n^2) pairwise Kendall tau; bounds memory to block * n floats.
 _KENDALL_BLOCK = 512
@@ -145,3 +149,158 @@ def best_so_far(signal: jax.Array, reported: jax.Array) -> jax.Array:
 def regret(curve: jax.Array, optimum: float) -> jax.Array:
     """Simple regret: the optimum's reported value minus the value found."""
     return optimum - jnp.asarray(curve)
+
+
+# ----------------------------------------------------------------------------- seed statistics
+# Host-side (NumPy) statistics over seeds, for results.json and the results document: a
+# summary of one method's per-seed values and a paired comparison of two methods run on
+# the same seeds. scipy is a test dependency only, so the Wilcoxon test is implemented here.
+
+OPTIMUM_ATOL = 1e-4  # a seed "reaches the optimum" when within this of it (percent)
+
+
+def summary(values, optimum: float | None = None) -> dict:
+    """Mean, sample std (ddof=1), sem, median, n and, given ``optimum``, the fraction of
+    seeds whose value is within :data:`OPTIMUM_ATOL` of it (None without an optimum).
+
+    ``values``: one number per seed. NaN (a seed without a result, e.g. no query made)
+    is not averaged in silently: it is counted in ``missing`` and the statistics are over
+    the other seeds (all None when none has a result). One seed has std and sem None.
+    """
+    values = np.asarray(values, np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("summary needs at least one value")
+    finite = values[~np.isnan(values)]
+    n = finite.size
+    std = float(finite.std(ddof=1)) if n > 1 else None
+    return {
+        "n": int(n),
+        "missing": int(values.size - n),
+        "mean": float(finite.mean()) if n else None,
+        "std": std,
+        "sem": std / float(np.sqrt(n)) if std is not None else None,
+        "median": float(np.median(finite)) if n else None,
+        "fraction_at_optimum": (None if optimum is None or not n
+                                else float(np.mean(np.abs(finite - optimum) <= OPTIMUM_ATOL))),
+    }
+
+
+def format_summary(stats: dict, digits: int = 3) -> str:
+    """"mean ± std (sem s)" of a :func:`summary` ("n/a" where undefined)."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}"
+    missing = f", {stats['missing']} seeds missing" if stats.get("missing") else ""
+    return f"{fmt(stats['mean'])} ± {fmt(stats['std'])} (sem {fmt(stats['sem'])}{missing})"
+
+
+def _signed_rank_statistic(differences: np.ndarray) -> tuple[np.ndarray, float]:
+    """(average ranks of |d| (1-based, ties averaged), W+ = sum of ranks of positive d)."""
+    magnitude = np.abs(differences)
+    order = np.argsort(magnitude, kind="stable")
+    sorted_magnitude = magnitude[order]
+    ranks = np.empty(len(magnitude), np.float64)
+    start = 0
+    while start < len(sorted_magnitude):
+        stop = start
+        while stop + 1 < len(sorted_magnitude) and sorted_magnitude[stop + 1] == sorted_magnitude[start]:
+            stop += 1
+        ranks[order[start:stop + 1]] = (start + stop) / 2.0 + 1.0
+        start = stop + 1
+    return ranks, float(ranks[differences > 0].sum())
+
+
+def _exact_signed_rank_pvalue(ranks: np.ndarray, w_plus: float) -> float:
+    """Two-sided p-value of W+ under the null (every sign equally likely): the exact
+    distribution of a sum of a random subset of ``ranks``, by dynamic programming over
+    doubled ranks (integers even when ties give half ranks)."""
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    total = int(doubled.sum())
+    counts = np.zeros(total + 1, np.float64)
+    counts[0] = 1.0
+    for r in doubled:
+        counts[r:] = counts[r:] + counts[:total + 1 - r].copy()
+    probabilities = counts / counts.sum()
+    w = int(np.rint(2 * w_plus))
+    lower = probabilities[:w + 1].sum()
+    upper = probabilities[w:].sum()
+    return float(min(1.0, 2.0 * min(lower, upper)))
+
+
+def wilcoxon_signed_rank(a, b, exact_max_n: int = 50) -> dict:
+    """Two-sided Wilcoxon signed-rank test of the per-seed differences ``a - b``.
+
+    Zero differences are dropped (Wilcoxon's method, scipy's default). With at most
+    ``exact_max_n`` non-zero differences the p-value is exact, ties included (the
+    permutation distribution of W+ over all sign assignments); above that, the normal
+    approximation with the tie correction of the variance and no continuity correction
+    (scipy's ``method="approx"``). All differences zero: p = 1.
+    Returns {"statistic": W+, "p_value", "n_nonzero", "method"}.
+    """
+    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need equal lengths, got {a.size} and {b.size}")
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ValueError("paired values contain NaN")
+    differences = a - b
+    differences = differences[differences != 0]
+    n = differences.size
+    if n == 0:
+        return {"statistic": 0.0, "p_value": 1.0, "n_nonzero": 0, "method": "exact"}
+    ranks, w_plus = _signed_rank_statistic(differences)
+    if n <= exact_max_n:
+        return {"statistic": w_plus, "p_value": _exact_signed_rank_pvalue(ranks, w_plus), "n_nonzero": int(n),
+                "method": "exact"}
+    mean = n * (n + 1) / 4.0
+    _, tie_counts = np.unique(ranks, return_counts=True)
+    variance = n * (n + 1) * (2 * n + 1) / 24.0 - np.sum(tie_counts**3 - tie_counts) / 48.0
+    z = (w_plus - mean) / np.sqrt(variance)
+    p_value = math.erfc(abs(z) / math.sqrt(2.0))  # 2 * (1 - Phi(|z|))
+    return {"statistic": w_plus, "p_value": float(min(1.0, p_value)), "n_nonzero": int(n), "method": "approx"}
+
+
+def bootstrap_mean_ci(values, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``values`` (seeded, so
+    the same numbers always give the same interval)."""
+    values = np.asarray(values, np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("bootstrap needs at least one value")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, (resamples, values.size))].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def paired_comparison(a, b, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0,
+                      alpha: float = 0.05) -> dict:
+    """A against B on the same seeds (``a[i]`` and ``b[i]`` from seed i).
+
+    Returns the mean per-seed difference A - B, its percentile-bootstrap confidence
+    interval, the Wilcoxon signed-rank p-value and a verdict: "better" / "worse" when the
+    test rejects at ``alpha`` AND the interval excludes 0 on that side, else "level".
+    """
+    a, b = np.asarray(a, np.float64).reshape(-1), np.asarray(b, np.float64).reshape(-1)
+    wilcoxon = wilcoxon_signed_rank(a, b)
+    differences = a - b
+    low, high = bootstrap_mean_ci(differences, confidence, resamples, seed)
+    significant = wilcoxon["p_value"] < alpha
+    if significant and low > 0:
+        verdict = "better"
+    elif significant and high < 0:
+        verdict = "worse"
+    else:
+        verdict = "level"
+    return {
+        "n": int(a.size),
+        "mean_difference": float(differences.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "confidence": confidence,
+        "wilcoxon_p": wilcoxon["p_value"],
+        "wilcoxon_statistic": wilcoxon["statistic"],
+        "n_nonzero": wilcoxon["n_nonzero"],
+        "wilcoxon_method": wilcoxon["method"],
+        "alpha": alpha,
+        "verdict": verdict,
+    }

@@ -53,16 +53,9 @@ class EvalResult:
     wall_seconds: float  # fit + predict + scoring of all seeds, compilation included
 
     def summary(self) -> dict:
-        num_seeds = len(self.seeds)
-        out = {}
-        for name, values in self.metrics.items():
-            values = np.asarray(values, np.float64)
-            out[name] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if num_seeds > 1 else 0.0,
-                "per_seed": [float(v) for v in values],
-            }
-        return out
+        """Per metric: :func:`jaxnas.metrics.summary` over seeds and the per-seed values."""
+        return {name: {**metrics.summary(values), "per_seed": [float(v) for v in np.asarray(values, np.float64)]}
+                for name, values in self.metrics.items()}
 
     def to_json(self, extra: Optional[dict] = None) -> dict:
         out = {
@@ -169,6 +162,5 @@ def evaluate(
 
 
 def mean_std(values: Sequence[float]) -> str:
-    values = np.asarray(values, np.float64)
-    std = values.std(ddof=1) if len(values) > 1 else 0.0
-    return f"{values.mean():.3f} ± {std:.3f}"
+    """"mean ± std (sem)" over seeds (sample std; "n/a" for one seed)."""
+    return metrics.format_summary(metrics.summary(values))

@@ -46,14 +46,17 @@ def variants(benchmark: str) -> dict:
         # No low-fidelity column in NAS-Bench-Graph: weak labels from related datasets' tables.
         "nbgraph_cora": {"xciteseer": "nbgraph_citeseer:signal", "xpubmed": "nbgraph_pubmed:signal"},
     }.get(benchmark, {})
+    default = acenas.AceNASConfig.for_benchmark(benchmark)
+    # Low-fidelity and cross-dataset columns are whole tables: table-assisted variants.
+    table = dataclasses.replace(default, allow_table_weak_labels=True)
     out = {"gcn": ("gcn", gcn.GCNConfig.for_benchmark(benchmark)),
-           "scratch": ("acenas", acenas.AceNASConfig()),
-           "scratch_truepos": ("acenas", acenas.AceNASConfig(positions="true"))}
+           "scratch": ("acenas", default),
+           "scratch_truepos": ("acenas", dataclasses.replace(default, positions="true"))}
     for name, spec in low_fidelity.items():
-        out[name] = ("acenas", acenas.AceNASConfig(weak_labels=spec))
-        out[name + "_truepos"] = ("acenas", acenas.AceNASConfig(weak_labels=spec, positions="true"))
+        out[name] = ("acenas", dataclasses.replace(table, weak_labels=spec))
+        out[name + "_truepos"] = ("acenas", dataclasses.replace(table, weak_labels=spec, positions="true"))
     if FLAGS.supernet:
-        out["supernet"] = ("acenas", acenas.AceNASConfig(weak_labels=FLAGS.supernet))
+        out["supernet"] = ("acenas", dataclasses.replace(default, weak_labels=FLAGS.supernet))
     return out
 
 

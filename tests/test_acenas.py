@@ -82,24 +82,101 @@ def test_config_validation():
 def test_weak_label_spec_errors(space, tmp_path):
     with pytest.raises(ValueError, match="weak_labels must be"):
         acenas.load_weak_labels("nonsense", space)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(acenas.WeakLabelError, match="does not exist"):
         acenas.load_weak_labels(str(tmp_path / "missing.npz"), space)
     np.savez(tmp_path / "short.npz", weak_labels=np.zeros(5, np.float32))
     with pytest.raises(ValueError, match="shape"):
         acenas.load_weak_labels(str(tmp_path / "short.npz"), space)
     with pytest.raises(ValueError, match="space"):  # a table over another space
-        acenas.load_weak_labels("nbgraph_citeseer:signal", space)
+        acenas.load_weak_labels("nbgraph_citeseer:signal", space, searched_benchmark="nb201_cifar10",
+                                allow_table=True)
 
 
 def test_cross_dataset_weak_labels():
     # NAS-Bench-Graph ships in its package: no data files needed.
     cora, citeseer = benchmarks.load_benchmark("nbgraph_cora"), benchmarks.load_benchmark("nbgraph_citeseer")
-    weak = acenas.load_weak_labels("nbgraph_citeseer:signal", cora.search_space)
+    table = dict(searched_benchmark="nbgraph_cora", allow_table=True)
+    weak = acenas.load_weak_labels("nbgraph_citeseer:signal", cora.search_space, **table)
     np.testing.assert_array_equal(weak, citeseer.signal)
-    np.testing.assert_array_equal(acenas.load_weak_labels("nbgraph_cora:params", cora.search_space),
+    np.testing.assert_array_equal(acenas.load_weak_labels("nbgraph_cora:params", cora.search_space, **table),
                                   cora.columns["params"])
     with pytest.raises(ValueError, match="no column"):
-        acenas.load_weak_labels("nbgraph_cora:val_acc_4ep", cora.search_space)
+        acenas.load_weak_labels("nbgraph_cora:val_acc_4ep", cora.search_space, **table)
+    # Another dataset's table is still a table: refused without the explicit flag.
+    with pytest.raises(acenas.WeakLabelError, match="allow_table_weak_labels"):
+        acenas.load_weak_labels("nbgraph_citeseer:signal", cora.search_space, searched_benchmark="nbgraph_cora")
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("nbgraph_cora:signal", "own signal column"),
+    ("nbgraph_cora:reported", "test-split column"),  # NAS-Bench-Graph's reported column is its test split
+    ("nbgraph_citeseer:reported", "test-split column"),
+])
+def test_side_doors_around_the_ledger_are_refused_even_when_tables_are_allowed(spec, message):
+    cora = benchmarks.load_benchmark("nbgraph_cora")
+    config = acenas.AceNASConfig(weak_labels=spec, searched_benchmark="nbgraph_cora", allow_table_weak_labels=True)
+    with pytest.raises(acenas.WeakLabelError, match=message):
+        config.validate()
+    with pytest.raises(acenas.WeakLabelError, match=message):
+        acenas.load_weak_labels(spec, cora.search_space, searched_benchmark="nbgraph_cora", allow_table=True)
+
+
+def test_searched_columns_are_refused_under_any_name_and_tables_need_the_searched_benchmark(space, tmp_path):
+    bench = benchmarks.load_benchmark("nb201_cifar10")
+    # The searched benchmark's reported column, repackaged as a weak-label file.
+    np.savez(tmp_path / "leak.npz", weak_labels=bench.reported)
+    leak = dataclasses.replace(acenas.AceNASConfig.for_benchmark("nb201_cifar10"), weak_labels=str(tmp_path / "leak.npz"))
+    with pytest.raises(acenas.WeakLabelError, match="own reported column"):
+        leak.validate()
+    # nb201_cifar10_12ep's signal is a 12-epoch column: a table, not the searched benchmark's own.
+    with pytest.raises(acenas.WeakLabelError, match="searched benchmark"):
+        acenas.AceNASConfig(weak_labels="nb201_cifar10_12ep:signal", allow_table_weak_labels=True).validate()
+    # Searching nb201_cifar10_12ep, the same values under nb201_cifar10's name are its own signal.
+    with pytest.raises(acenas.WeakLabelError, match="own search signal column"):
+        acenas.AceNASConfig(weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True,
+                            searched_benchmark="nb201_cifar10_12ep").validate()
+
+
+def test_weak_label_cost_is_declared(tmp_path):
+    nb201 = acenas.AceNASConfig.for_benchmark("nb201_cifar10")
+    assert acenas.weak_label_source(nb201).to_json()["kind"] == "none"
+    table = dataclasses.replace(nb201, weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True)
+    source = acenas.weak_label_source(table)
+    assert source.kind == "table" and source.table_assisted and source.queries == 0 and source.cells == 15625
+    assert source.full_training_equivalents == pytest.approx(15625 * 12 / 200)  # ~938 full trainings
+    subset = acenas.weak_label_source(dataclasses.replace(table, pretrain_size=1000))
+    assert subset.cells == 1000 and subset.full_training_equivalents == pytest.approx(60.0)
+    cora = acenas.AceNASConfig(weak_labels="nbgraph_citeseer:signal", allow_table_weak_labels=True,
+                               searched_benchmark="nbgraph_cora")
+    assert acenas.weak_label_source(cora).full_training_equivalents == 26206  # one full training per cell
+    params = dataclasses.replace(cora, weak_labels="nbgraph_cora:params")
+    assert acenas.weak_label_source(params).full_training_equivalents == 0.0
+    # A supernet file: its measured seconds, 0 queries, not table-assisted; without times, "cost unknown".
+    weak = np.random.default_rng(0).normal(size=15625).astype(np.float32)
+    np.savez(tmp_path / "timed.npz", weak_labels=weak, train_seconds=np.float64(579.0), eval_seconds=np.float64(1678.0),
+             steps=np.int64(700))
+    np.savez(tmp_path / "untimed.npz", weak_labels=weak)
+    timed = acenas.weak_label_source(dataclasses.replace(nb201, weak_labels=str(tmp_path / "timed.npz")))
+    assert timed.kind == "file" and not timed.table_assisted and timed.seconds == 2257.0 and timed.queries == 0
+    assert "700 training steps" in timed.cost_note
+    untimed = acenas.weak_label_source(dataclasses.replace(nb201, weak_labels=str(tmp_path / "untimed.npz"))).to_json()
+    assert untimed["cost_known"] is False and "cost unknown" in untimed["cost_note"]
+
+
+def test_presets_default_uses_no_table_and_paper_follows_the_reference():
+    from jaxnas.search import acenas as acenas_search
+
+    for name in ("nb201_cifar10", "nb101_subset", "nbgraph_cora"):
+        default = acenas_search.AceNASSearchConfig.for_benchmark(name)
+        assert default.weak_labels == "" and not default.allow_table_weak_labels
+        assert default.first_round == "random" and default.searched_benchmark == name
+    paper = acenas_search.AceNASSearchConfig.paper("nb201_cifar10")
+    assert paper.first_round == "random" and paper.random_fraction == 0.5 and paper.queries_per_round == 10
+    assert (paper.learning_rate, paper.weight_decay, paper.batch_size, paper.epochs) == (5e-3, 5e-4, 20, 300)
+    assert paper.positions == "true" and paper.pretrain_loss == "mse" and paper.pretrain_weight_decay == 0.0
+    paper.validate()
+    with pytest.raises(ValueError, match="first_round"):
+        dataclasses.replace(paper, first_round="best").validate()
 
 
 def _target(archs):
@@ -130,3 +207,24 @@ def test_predictor_learns_ranking_and_pretraining_helps(space, tmp_path):
         taus[name] = float(jnp.mean(jax.vmap(metrics.kendall_tau, in_axes=(None, 0))(_target(test), scores)))
     assert taus["scratch"] > 0.3, taus
     assert taus["weak"] > taus["scratch"], taus
+
+
+def test_mse_variant_differs_from_lambdarank_only_in_the_loss(space):
+    # Same model, same optimiser: the MSE variant's fit equals fit_regression with the MSE
+    # loss on the same targets, and the LambdaRank fit equals it with the LambdaRank loss.
+    small = dict(num_layers=1, hidden=4, fc_hidden=4, epochs=2, batch_size=8)
+    labelled = space.from_index_batch(jnp.arange(12) * 1000)
+    labels = jnp.linspace(80.0, 94.0, 12)
+    key = jax.random.key(0)
+    for loss_name, loss_fn, targets in [
+        ("mse", acenas.gcn.mse_loss, acenas.training.regression_targets("rank", labels, jnp.ones(12, bool))[0]),
+        ("lambdarank", acenas._loss("lambdarank", acenas.AceNASConfig()), metrics.relevance(labels)),
+    ]:
+        config = acenas.AceNASConfig(**small, finetune_loss=loss_name, mse_targets="rank")
+        state = acenas.acenas_predictor(space, config).fit(key, labelled, labels)
+        optimizer = acenas.gcn.make_optimizer(config.learning_rate, config.weight_decay, 2 * 2)
+        params, _ = acenas.gcn.fit_regression(key, acenas.make_model(config), space, acenas.gcn.cell_graphs(space, labelled),
+                                              targets, optimizer, 8, 2, loss_fn)
+        chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mse_targets"):
+        acenas.AceNASConfig(mse_targets="ranks").validate()

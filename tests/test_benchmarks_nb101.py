@@ -347,6 +347,36 @@ def test_no_108_epoch_records(tmp_path, cache):
         nb101.load_full(tfrecord_path=path)
 
 
+def _scaled(metrics: ModelMetrics, scale: float) -> ModelMetrics:
+    """``metrics`` with every accuracy multiplied by ``scale`` (NaN: every accuracy NaN)."""
+    def one(e):
+        value = (lambda v: v * scale) if np.isfinite(scale) else (lambda v: float("nan"))
+        return e._replace(train_accuracy=value(e.train_accuracy), validation_accuracy=value(e.validation_accuracy),
+                          test_accuracy=value(e.test_accuracy))
+    return metrics._replace(evaluation_data=tuple(one(e) for e in metrics.evaluation_data))
+
+
+@pytest.mark.parametrize("scale,message", [
+    (100.0, r"'val_acc_108ep' has \d+ values outside \[0, 100\] \(percent\)"),
+    (float("nan"), r"'val_acc_108ep' holds no numbers, only NaN"),
+], ids=["accuracies_times_100", "all_nan"])
+def test_tfrecord_values_are_validated(tmp_path, cache, scale, message):
+    payloads = [_record_json(row, epochs, _scaled(metrics, scale)) for _, row, epochs, _, metrics in RECORDS]
+    path = _write(tmp_path, payloads)
+    with pytest.raises(data.DataFileError, match=rf"bad.tfrecord.*{message}"):
+        nb101.load_full(tfrecord_path=path)
+
+
+def test_tfrecord_cell_without_final_accuracy_is_refused(tmp_path, cache):
+    # Every repeat of one cell lacks its final validation accuracy: the cell would vanish.
+    first_row = RECORDS[0][1]
+    payloads = [_record_json(row, epochs, _scaled(metrics, float("nan")) if row == first_row else metrics)
+                for _, row, epochs, _, metrics in RECORDS]
+    path = _write(tmp_path, payloads)
+    with pytest.raises(data.DataFileError, match=r"1 of the 36 cells with 108-epoch records have no final validation"):
+        nb101.load_full(tfrecord_path=path)
+
+
 def test_missing_files_are_named(tmp_path, cache):
     with pytest.raises(data.DataFileError, match="nasbench_only108.tfrecord.*not found.*storage.googleapis.com"):
         nb101.load_full(data_dir=str(tmp_path))

@@ -91,8 +91,9 @@ def test_fit_regression_learns_and_loss_is_pluggable(space):
     chex.assert_trees_all_close(unchanged, init)
 
 
-def test_gcn_predictor_ranks_held_out_cells(space):
-    config = gcn.GCNConfig(hidden=32, fc_hidden=32, epochs=40, batch_size=16, learning_rate=3e-3)
+@pytest.mark.parametrize("targets", ["rank", "standardise"])
+def test_gcn_predictor_ranks_held_out_cells(space, targets):
+    config = gcn.GCNConfig(hidden=32, fc_hidden=32, epochs=40, batch_size=16, learning_rate=3e-3, targets=targets)
     predictor = predictors.make_predictor("gcn", space, config)
     train = space.sample_batch(jax.random.key(1), 96)
     test = space.sample_batch(jax.random.key(2), 200)
@@ -120,3 +121,6 @@ def test_bad_config_is_an_error():
         gcn.GCNConfig(hidden=0).validate()
     with pytest.raises(ValueError, match="dropout"):
         gcn.GCNConfig(dropout=1.5).validate()
+    with pytest.raises(ValueError, match="targets"):
+        gcn.GCNConfig(targets="zscore").validate()
+    assert gcn.GCNConfig().targets == "rank" and gcn.GCNConfig.paper("nb201_cifar10").targets == "standardise"

@@ -165,8 +165,15 @@ def load_subset(data_dir: Optional[str] = None) -> Benchmark:
     table = data.load_npz(SUBSET_FILE, keys, data_dir)
     size = table["hash"].shape[0]
     shapes = {"adjacency": (size, _V, _V), "ops": (size, _V)}
+    kinds = {"hash": "S", "adjacency": "iu", "ops": "iu", "params": "iu"}
     for key in keys:
-        data.check_shape(SUBSET_FILE, key, table[key], shapes.get(key, (size,)))
+        data.check_shape(SUBSET_FILE, key, table[key], shapes.get(key, (size,)), kinds.get(key, "biuf"))
+    # The shipped file has a value for every cell: accuracies are fractions, times and
+    # parameter counts positive.
+    for key in acc_keys:
+        data.check_values(SUBSET_FILE, key, table[key], data.FRACTION)
+    data.check_values(SUBSET_FILE, "train_time_108ep", table["train_time_108ep"], low=0.0)
+    data.check_values(SUBSET_FILE, "params", table["params"], low=1)
     rows = _subset_rows(table, data_dir)
 
     def place(values, dtype=np.float32, scale=1.0):
@@ -490,6 +497,36 @@ def _space_columns(table: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     return columns
 
 
+def _check_columns(path: pathlib.Path, columns: Dict[str, np.ndarray]) -> None:
+    """DataFileError unless the columns hold what an NB101 table holds.
+
+    Records store accuracies as fractions (columns x 100 must lie in [0, 100]) and times
+    and parameter counts are positive; cells without records are NaN. Every record of the
+    official files has all five fields of every evaluation, so each cell with 108-epoch
+    records has a final validation and test accuracy: a file where they are absent
+    (NaN) would silently shrink the benchmark, or empty it.
+    """
+    hint = f"Obtain {data.FILE_SOURCES[TFRECORD_FILE]}"
+    first = ["val_acc_108ep", "test_acc_108ep"]  # the benchmark's signal and reported columns
+    for name in first + sorted(set(columns) - set(first)):
+        column = columns[name]
+        if name.startswith("num_repeats_") or (name == "params" and np.isnan(column).all()):
+            continue  # counts; parameter counts are optional in ModelMetrics
+        if "_acc_" in name:
+            data.check_values(path.name, name, column, data.PERCENT, max_nan=column.size, hint=hint)
+        else:  # train_time_*, halfway_train_time_*, params
+            data.check_values(path.name, name, column, low=0.0, max_nan=column.size, hint=hint)
+    has_records = columns["num_repeats_108ep"] > 0
+    for name, what in (("val_acc_108ep", "validation"), ("test_acc_108ep", "test")):
+        missing = int(np.isnan(columns[name][has_records]).sum())
+        if missing:
+            raise data.DataFileError(
+                f"NB101 tfrecord {path}: {missing} of the {int(has_records.sum())} cells with 108-epoch "
+                f"records have no final {what} accuracy (NaN in every repeat); "
+                f"the file is corrupt or not an NB101 table. Obtain {data.FILE_SOURCES[TFRECORD_FILE]}"
+            )
+
+
 def load_full(
     data_dir: Optional[str] = None, tfrecord_path: Optional[str | os.PathLike] = None
 ) -> Benchmark:
@@ -506,6 +543,7 @@ def load_full(
             f"NB101 tfrecord {path} has no 108-epoch records (epochs found: {budgets}); "
             f"obtain {data.FILE_SOURCES[TFRECORD_FILE]}"
         )
+    _check_columns(path, columns)
     return Benchmark(
         name="nb101",
         space=nb101_space.NB101Space(data_dir=data_dir),

@@ -1,4 +1,9 @@
-"""NAS-Bench-201 benchmarks (all 15,625 cells), rows reordered into the space's order."""
+"""NAS-Bench-201 benchmarks (all 15,625 cells), rows reordered into the space's order.
+
+Every column read is an accuracy in percent with a value for every cell (the shipped
+files hold no NaN; cells with no input->output path score 10 % on CIFAR-10), so a NaN,
+a value outside [0, 100] or a column of fractions is refused on load.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ _TWELVE_EPOCH_DATASETS = ("cifar10", "cifar100", "imagenet16")
 
 def _space_order(file_name: str, ops: np.ndarray) -> np.ndarray:
     """Row of the file holding each space index (the file is in official order)."""
-    data.check_shape(file_name, "ops", ops, (_N, nb201_space.NUM_EDGES))
+    data.check_shape(file_name, "ops", ops, (_N, nb201_space.NUM_EDGES), kinds="iu")
+    data.check_values(file_name, "ops", ops, low=0, high=nb201_space.NUM_OPS - 1)
     codes = ops.astype(np.int64) @ nb201_space._RADIX
     if np.unique(codes).size != _N:
         raise data.DataFileError(f"{file_name}: the 'ops' column does not list every NB201 cell once")
@@ -31,6 +37,7 @@ def _columns(file_name: str, names, data_dir) -> dict:
     out = {}
     for name in names:
         data.check_shape(file_name, name, table[name], (_N,))
+        data.check_values(file_name, name, table[name], data.PERCENT)
         out[name] = table[name].astype(np.float32)[rows]
     return out
 

@@ -5,7 +5,8 @@ the package's architecture hash (``Arch.valid_hash()``) to ``{'valid_perf', 'per
 'latency', 'para'}``. Signal = ``valid_perf`` x 100 (validation), reported = ``perf`` x 100
 (test); ``latency`` and ``para`` are kept as the columns ``latency`` and ``params``, in
 the package's units. Rows follow the space's enumeration (sorted hashes); every key of a
-table must be exactly one row and every row one key, so no value is NaN.
+table must be exactly one row and every row one key, so no value is NaN; values are
+checked on load (performances in [0, 1], latency and parameters >= 0, no NaN).
 
 The eight node-classification tables cover the full 26,206-cell space. ``proteins`` was
 trained on the 5-op sub-space only (2,021 cells), so its benchmark lives on
@@ -128,6 +129,10 @@ def _read_table(path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: entries must map an integer hash to {_FIELDS} numbers ({type(err).__name__}: {err}). "
             f"{_PIP_HINT}"
         ) from err
+    # The package's tables: performances are fractions (accuracy or ROC-AUC), latency
+    # and parameter counts non-negative, nothing missing.
+    for column, (field, unit) in enumerate(zip(_FIELDS, (data.FRACTION, data.FRACTION, None, None))):
+        data.check_values(str(path), field, values[:, column], unit, low=0.0, hint=_PIP_HINT)
     return keys, values
 
 

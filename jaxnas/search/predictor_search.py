@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas import presets
 from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
@@ -53,7 +54,7 @@ class SearchSettings(Config):
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
-        if benchmark_name.startswith("nb101"):
+        if presets.space_family(benchmark_name) == "nb101":
             return cls(initial_queries=20, queries_per_round=20, label_capacity=1000)
         return cls()
 
@@ -79,9 +80,9 @@ def split_config(config: Config, predictor_config_cls) -> tuple[SearchSettings, 
     return pick(SearchSettings), pick(predictor_config_cls)
 
 
-def _combined_defaults(cls, predictor_config_cls, benchmark_name):
+def _combined(cls, predictor_config, benchmark_name):
+    """A combined config: the search settings for ``benchmark_name`` + ``predictor_config``."""
     settings = SearchSettings.for_benchmark(benchmark_name)
-    predictor_config = predictor_config_cls.for_benchmark(benchmark_name)
     return cls(**dataclasses.asdict(predictor_config), **dataclasses.asdict(settings))
 
 
@@ -209,7 +210,11 @@ class AssessorSearchConfig(SearchSettings, AssessorConfig):
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
-        return _combined_defaults(cls, AssessorConfig, benchmark_name)
+        return _combined(cls, AssessorConfig.for_benchmark(benchmark_name), benchmark_name)
+
+    @classmethod
+    def paper(cls, benchmark_name):
+        return _combined(cls, AssessorConfig.paper(benchmark_name), benchmark_name)
 
     def validate(self):
         SearchSettings.validate(self)
@@ -222,7 +227,11 @@ class GCNSearchConfig(SearchSettings, GCNConfig):
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
-        return _combined_defaults(cls, GCNConfig, benchmark_name)
+        return _combined(cls, GCNConfig.for_benchmark(benchmark_name), benchmark_name)
+
+    @classmethod
+    def paper(cls, benchmark_name):
+        return _combined(cls, GCNConfig.paper(benchmark_name), benchmark_name)
 
     def validate(self):
         SearchSettings.validate(self)

@@ -5,6 +5,11 @@ One search step is ``ask -> index -> ledger.query -> tell``. Steps run inside a 
 chunks the host logs progress and checkpoints. Step keys are ``fold_in(seed_key, step)`` and seed keys
 ``fold_in(key, seed)``, so results do not depend on the chunk size or on how many seeds
 run together.
+
+The step program is compiled ahead of time, with its compile time logged, and the first
+chunk is a single ask/tell round, so a slow predictor-guided search shows its first
+progress line after one round. A seed that stops at ``max_steps`` before spending its
+budget is reported (a warning, and ``budget_reached``/``short_of_budget`` in results).
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from jaxnas import checkpoint, distributed, metrics
 from jaxnas.benchmarks import ledger as ledger_lib
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.search.base import SearchAlgorithm
+
+
+class SearchSettingsError(ValueError):
+    """Search settings that cannot give a meaningful result (e.g. an impossible budget)."""
 
 
 class SearchState(NamedTuple):
@@ -49,10 +58,23 @@ class SearchResult:
     optimum: float  # best reported value in the benchmark
     wall_seconds: float
 
+    @property
+    def budget_reached(self) -> bool:
+        """Did every seed spend its whole budget? (False: some stopped at max_steps.)"""
+        return bool(np.all(self.queries >= self.budget))
+
+    def shortfall(self) -> dict:
+        """Seeds that did not spend the budget: {"seeds": [...], "queries": [...]}."""
+        short = np.flatnonzero(self.queries < self.budget)
+        return {"seeds": [int(self.seeds[i]) for i in short], "queries": [int(self.queries[i]) for i in short]}
+
     def to_json(self, extra: Optional[dict] = None, report_at: Sequence[int] = ()) -> dict:
         """The results.json contract (values in the reported metric, percent).
 
-        ``report_at``: query counts at which to summarise the curve (mean, std, sem).
+        ``report_at``: query counts at which to summarise the curve (:func:`metrics.summary`).
+        ``budget_reached`` is False when a seed stopped at max_steps before spending the
+        budget (``short_of_budget`` lists them): its curve then stays at the best of the
+        queries it made.
         """
         curve = self.curve
         final = curve[:, -1]
@@ -62,6 +84,8 @@ class SearchResult:
             "benchmark": self.benchmark,
             "algorithm": self.algorithm,
             "budget": self.budget,
+            "budget_reached": self.budget_reached,
+            "short_of_budget": self.shortfall(),
             "seeds": int(num_seeds),
             "seed_list": [int(s) for s in self.seeds],
             "curve": {
@@ -69,12 +93,7 @@ class SearchResult:
                 "mean": _floats(np.nanmean(curve, axis=0)),
                 "std": _floats(std(curve, axis=0)),
             },
-            "final": {
-                "mean": float(np.mean(final)),
-                "std": float(std(final)),
-                "sem": float(std(final) / np.sqrt(num_seeds)),
-                "per_seed": _floats(final),
-            },
+            "final": {**metrics.summary(final, self.optimum), "per_seed": _floats(final)},
             "regret": {
                 "optimum": self.optimum,
                 "mean": float(np.mean(self.optimum - final)),
@@ -87,12 +106,10 @@ class SearchResult:
                 # Space index of every charged query, in order, per seed (-1 = unused).
                 "history": self.history.tolist(),
             },
+            # Per query count: metrics.summary over seeds (mean, std ddof=1, sem, median,
+            # fraction at the optimum) and the per-seed values, for paired comparisons.
             "at_queries": {
-                str(q): {
-                    "mean": float(np.mean(self.at(q))),
-                    "std": float(std(self.at(q))),
-                    "sem": float(std(self.at(q)) / np.sqrt(num_seeds)),
-                }
+                str(q): {**metrics.summary(self.at(q), self.optimum), "per_seed": _floats(self.at(q))}
                 for q in report_at
                 if q <= self.budget
             },
@@ -146,6 +163,39 @@ def _search_step(algorithm: SearchAlgorithm, index_fn, table, state: SearchState
     return SearchState(algorithm=alg_state, ledger=ledger, step=state.step + 1, key=state.key)
 
 
+def _compile(advance: Callable, states: SearchState, name: str) -> Callable:
+    """``advance`` compiled ahead of time for states shaped and placed like ``states``."""
+    spec = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), states)
+    leaves, treedef = jax.tree_util.tree_flatten(spec)
+    return _compiled(advance, treedef, tuple(leaves), name)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(advance: Callable, treedef, leaves: tuple, name: str) -> Callable:
+    # Cached like make_stepper: repeated searches with one algorithm object compile once.
+    start = time.perf_counter()
+    logging.info("%s: compiling the search step...", name)
+    spec = jax.tree_util.tree_unflatten(treedef, leaves)
+    compiled = advance.lower(spec, np.int32(0)).compile()
+    logging.info("%s: search step compiled in %.1fs", name, time.perf_counter() - start)
+    return compiled
+
+
+def _check_state(budget: int, max_steps: int):
+    """Validator of restored states: counts and steps within what the run allows."""
+
+    def check(step: int, states: SearchState) -> Optional[str]:
+        counts = np.asarray(distributed.to_host(states.ledger.count))
+        steps = np.asarray(distributed.to_host(states.step))
+        if counts.min() < 0 or counts.max() > budget:
+            return f"query counts {counts.min()}..{counts.max()} outside [0, {budget}]"
+        if steps.min() < 0 or steps.max() > min(step, max_steps):
+            return f"seed steps {steps.min()}..{steps.max()} outside [0, {min(step, max_steps)}]"
+        return None
+
+    return check
+
+
 @functools.lru_cache(maxsize=32)
 def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark, sharding=None) -> Callable:
     """jit(vmap(run until `limit` steps or budget spent)) for one algorithm/benchmark.
@@ -183,6 +233,7 @@ def run_search(
     checkpoint_dir: Optional[str] = None,
     checkpoint_every_steps: Optional[int] = None,
     resume: bool = False,
+    overwrite: bool = False,
     run_info: Optional[dict] = None,
 ) -> SearchResult:
     """Runs ``num_seeds`` independent searches (seeds seed..seed+S-1) with one program.
@@ -193,20 +244,36 @@ def run_search(
 
     Seeds are sharded over ``num_devices`` devices (default all, at most one per seed). With
     ``checkpoint_dir`` the state is saved every ``checkpoint_every_steps`` steps (default
-    every chunk) and at the end; ``resume`` continues from the newest checkpoint there,
-    which must come from the same run (``run_info`` describes it: algorithm, benchmark,
-    hyperparameters). Results do not depend on the device count, the chunking or on
-    resuming.
+    every chunk; chunks end at those steps) and at the end; ``resume`` continues from the
+    newest checkpoint there that restores, which must come from the same run (``run_info``
+    describes it: algorithm, benchmark, hyperparameters). Without ``resume`` the directory
+    must hold no checkpoint unless ``overwrite``. Results do not depend on the device
+    count, the chunking or on resuming; ``wall_seconds`` counts the resumed runs' time too.
+
+    Raises SearchSettingsError (a ValueError) for impossible settings: a budget above
+    the number of architectures the benchmark contains, a budget, seed count,
+    max_steps, chunk_steps or checkpoint_every_steps below 1, resume without a directory.
     """
-    if budget <= 0:
-        raise ValueError(f"budget must be positive, got {budget}")
-    if num_seeds <= 0:
-        raise ValueError(f"number of seeds must be positive, got {num_seeds}")
+    for what, value in (("budget", budget), ("number of seeds", num_seeds), ("max_steps", max_steps),
+                        ("chunk_steps", chunk_steps), ("checkpoint_every_steps", checkpoint_every_steps)):
+        if value is not None and value < 1:
+            raise SearchSettingsError(f"{what} must be >= 1, got {value}")
+    if budget > benchmark.num_available:
+        raise SearchSettingsError(
+            f"budget {budget} exceeds the {benchmark.num_available} architectures {benchmark.name} contains "
+            "(a search queries each at most once)"
+        )
     if resume and not checkpoint_dir:
-        raise ValueError("resume needs a checkpoint directory")
-    max_steps = max_steps or 100 * budget + 1000
+        raise SearchSettingsError("resume needs a checkpoint directory")
+    max_steps = 100 * budget + 1000 if max_steps is None else max_steps
     chunk_steps = chunk_steps or max(1, budget // (10 * algorithm.batch_size))
+    name = algorithm_name or "search"
     start = time.perf_counter()
+    checkpointer = None
+    if checkpoint_dir:  # a used directory is refused before any work
+        run = {"budget": budget, "seeds": num_seeds, "seed": seed, "max_steps": max_steps,
+               "benchmark": benchmark.name, "algorithm": algorithm_name, **(run_info or {})}
+        checkpointer = checkpoint.Checkpointer(checkpoint_dir, run, resume=resume, overwrite=overwrite)
 
     mesh = distributed.seed_mesh(num_devices, num_seeds)
     sharding = distributed.seed_sharding(mesh)
@@ -214,45 +281,62 @@ def run_search(
     seeds = np.arange(seed, seed + num_seeds)
     # Pad to a multiple of the device count; seeds are independent, the extras are dropped.
     run_seeds = np.arange(seed, seed + distributed.padded_count(num_seeds, mesh))
+    init_start = time.perf_counter()
     # Seed keys are made inside jit from a global seed array (every process holds the same
     # numbers), so a multi-process run starts from exactly the states of a one-process run.
-    states = _make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
+    states = jax.block_until_ready(_make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
         distributed.global_array(run_seeds.astype(np.uint32), sharding)
-    )
-    advance = make_stepper(algorithm, benchmark, sharding)
+    ))
+    logging.info("%s: initial search states built in %.1fs (compilation included)", name,
+                 time.perf_counter() - init_start)
+    advance = _compile(make_stepper(algorithm, benchmark, sharding), states, name)
 
-    checkpointer, limit, last_saved = None, 0, 0
-    if checkpoint_dir:
-        run = {"budget": budget, "seeds": num_seeds, "seed": seed, "max_steps": max_steps,
-               "benchmark": benchmark.name, "algorithm": algorithm_name, **(run_info or {})}
-        checkpointer = checkpoint.Checkpointer(checkpoint_dir, run)
+    limit, last_saved = 0, 0
+    if checkpointer:
         if resume:
-            limit, states = checkpointer.restore(states)
+            restored = checkpointer.restore_with_info(states, _check_state(budget, max_steps))
+            limit, states = restored.step, restored.state
             last_saved = limit
+            start -= float(restored.info.get("wall_seconds", 0.0))  # wall time counts every part
             logging.info("resumed from %s at step %d", checkpoint_dir, limit)
+    # Chunks end at every checkpoint step, so checkpoints come every checkpoint_every_steps.
     checkpoint_every_steps = checkpoint_every_steps or chunk_steps
 
-    last_log = start
+    last_log, first_round = start, True
     while True:
         counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
         done = bool(np.all(counts >= budget)) or limit >= max_steps
         if done:
             break
-        limit = min(limit + chunk_steps, max_steps)
+        chunk = 1 if first_round else chunk_steps  # the first progress line after one round
+        next_save = (limit // checkpoint_every_steps + 1) * checkpoint_every_steps if checkpointer else max_steps
+        limit = min(limit + chunk, next_save, max_steps)
+        round_start = time.perf_counter()
         states = advance(states, np.int32(limit))
         counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
         now = time.perf_counter()
-        if checkpointer and limit - last_saved >= checkpoint_every_steps:
-            checkpointer.save(limit, states)
+        if first_round:
+            logging.info("%s: first ask/tell round took %.1fs", name, now - round_start)
+        if checkpointer and limit % checkpoint_every_steps == 0:
+            checkpointer.save(limit, states, info={"wall_seconds": now - start})
             last_saved = limit
-        if now - last_log >= log_every_seconds:
+        if first_round or now - last_log >= log_every_seconds:
             _log_progress(algorithm_name, benchmark, states, limit, counts, budget, now - start, num_seeds)
             last_log = now
+        first_round = False
     _log_progress(algorithm_name, benchmark, states, limit, counts, budget, time.perf_counter() - start, num_seeds)
     if checkpointer:
         if last_saved != limit:
-            checkpointer.save(limit, states)
+            checkpointer.save(limit, states, info={"wall_seconds": time.perf_counter() - start})
         checkpointer.close()
+    if not np.all(counts >= budget):
+        short = np.flatnonzero(counts < budget)
+        logging.warning(
+            "%s on %s: %d of %d seeds stopped at max_steps=%d before spending the budget of %d queries "
+            "(seeds %s made %s queries); their results are the best of fewer queries",
+            name, benchmark.name, len(short), num_seeds, max_steps, budget,
+            [int(seeds[i]) for i in short[:10]], [int(counts[i]) for i in short[:10]],
+        )
 
     states = jax.tree_util.tree_map(lambda a: a[:num_seeds], distributed.to_host(states))
     ledger = states.ledger

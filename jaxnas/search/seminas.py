@@ -28,16 +28,17 @@ Deviations from the reference, and why:
   duplicates of a queried cell are not "new".
 * A round's candidates are asked best predicted first (the model's prediction for the
   decoded architecture), so a budget that ends mid-round keeps the most promising.
-* ``space_top`` (0 in the class; 5 in the nb201 and nbgraph per-benchmark defaults): of
+* ``space_top`` (0 in the class and the paper preset; 5 in the nb201 and nbgraph defaults): of
   each round's ``new_per_iteration`` queries, the last ``space_top`` are the model's best
   predicted unqueried architectures of the whole space (every architecture is scored once
   per round), the rest the best predicted generated ones. Not in the reference;
   ``SemiNASState.asked_generated`` counts what ascent contributed.
-* ``ensemble_size`` (1 in the class, the reference's one model; 3 in the nb201 defaults):
+* ``ensemble_size`` (1 in the class and the paper preset, the reference's one model; 3 in
+  the nb201 default):
   E NAO models, vmapped, whose mean prediction replaces the one model's everywhere except
   the gradient ascent (run in the first member's embedding space). On nb201 it lifts the
   mean at 150 queries (fewer seeds end far from the optimum) at 2.6x the wall time
-  (BUILD_NOTES.md, SemiNAS, session 8).
+  (BUILD_NOTES.md, SemiNAS).
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
@@ -63,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import training
+from jaxnas import presets, training
 from jaxnas.predictors import nao
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
@@ -116,7 +117,7 @@ class SemiNASConfig(nao.NAOConfig):
     # Regression targets of the labelled pool: "standardise" ((y - mean) / std of the pool,
     # as the issue asks) or "rank" (normal scores of the ranks, see
     # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
-    # standardised MSE, as they did for the assessor (BUILD_NOTES.md, issue 4).
+    # standardised MSE, as they did for the assessor (BUILD_NOTES.md, assessor).
     targets: str = "standardise"
     # E NAO models trained side by side (vmapped) from different initialisations; their
     # mean prediction pseudo-labels, picks the ascent seeds, ranks the candidates and scores
@@ -126,13 +127,13 @@ class SemiNASConfig(nao.NAOConfig):
 
     @classmethod
     def for_benchmark(cls, benchmark_name: str) -> "SemiNASConfig":
-        if benchmark_name.startswith("nb101"):
-            return cls(**_NB101_DEFAULTS)
-        if benchmark_name.startswith("nbgraph"):
-            return cls(**_NBGRAPH_DEFAULTS)
-        if benchmark_name.startswith("nb201"):
-            return cls(**_NB201_DEFAULTS)
-        return cls()
+        """The project default of the benchmark's space family (:data:`DEFAULTS`)."""
+        return cls(**DEFAULTS.get(presets.space_family(benchmark_name), {}))
+
+    @classmethod
+    def paper(cls, benchmark_name: str) -> "SemiNASConfig":
+        """The paper's algorithm (:data:`PAPER`) at the default's per-family sizes."""
+        return dataclasses.replace(cls.for_benchmark(benchmark_name), **PAPER)
 
     @classmethod
     def reference(cls) -> "SemiNASConfig":
@@ -172,25 +173,32 @@ class SemiNASConfig(nao.NAOConfig):
             raise ValueError(f"seminas initial_threshold is a percentage >= 0 (0 = off), got {self.initial_threshold}")
 
 
-# Per-benchmark defaults: see BUILD_NOTES.md, SemiNAS for how they were chosen (small sweeps on
-# nb201_cifar10). The model persists across rounds, so a round's few epochs
-# fine-tune it; hidden 32 (reference 64) keeps 20 vmapped seeds affordable on a CPU.
-# nb201 and nbgraph: half of each round's 10 queries from the model's top of the whole
-# space (tuning seeds; nb201 100-115: 94.206 @100, 94.338 @150; nbgraph_cora 100-109:
-# 80.46 @100, 80.58 @150 vs 80.37 / 80.34 without; see BUILD_NOTES.md, SemiNAS).
+# Project defaults per space family: see docs/design-results.md and BUILD_NOTES.md, SemiNAS,
+# for how they were chosen (small sweeps on nb201_cifar10). The model persists across
+# rounds, so a round's few epochs fine-tune it; hidden 32 (reference 64) keeps 20 vmapped
+# seeds affordable on a CPU. nb201 and nbgraph: half of each round's 10 queries from the
+# model's top of the whole space (space_top=5, tuning seeds nb201 100-115 and nbgraph_cora
+# 100-109), 5x over-generation (candidates_per_iteration=50). nb201: 2,000 pseudo-labelled
+# cells per round and an ensemble of 3 NAO models (tuning seeds 100-115 and 200-219).
 _NBGRAPH_DEFAULTS = dict(
     hidden_size=32, initial_size=20, unlabelled_size=500, iterations=13, new_per_iteration=10,
     candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10, space_top=5,
 )
-# nb201: 2,000 pseudo-labelled cells per round instead of 500 (tuning seeds 100-115:
-# 94.309 @100, 94.363 @150 vs 94.206 / 94.338; BUILD_NOTES.md, SemiNAS, session 7), and an
-# ensemble of 3 NAO models (tuning seeds 200-219: 94.281 @100, 94.349 @150 vs 94.254 / 94.319;
-# evaluation seeds 0-19: 94.274 / 94.358 vs 94.270 / 94.315; 2.6x the wall time; session 8).
-_NB201_DEFAULTS = dict(_NBGRAPH_DEFAULTS, unlabelled_size=2000, ensemble_size=3)
-_NB101_DEFAULTS = dict(
-    hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
-    candidates_per_iteration=200, top_k=100, pretrain_epochs=20, epochs=3,
-)
+DEFAULTS = {
+    "nbgraph": _NBGRAPH_DEFAULTS,
+    "nb201": dict(_NBGRAPH_DEFAULTS, unlabelled_size=2000, ensemble_size=3),
+    "nb101": dict(
+        hidden_size=32, initial_size=100, unlabelled_size=1000, iterations=9, new_per_iteration=100,
+        candidates_per_iteration=200, top_k=100, pretrain_epochs=20, epochs=3,
+    ),
+}
+# The paper's algorithm (Luo et al. and renqianluo/SemiNAS): every generated architecture
+# is queried (no over-generation filter), none comes from scoring the whole space, one NAO
+# model, targets normalised by the labelled pool. Sizes (N, M, rounds, epochs, hidden) stay
+# the default's per family: the reference's 1,100 + 3 x 300 queries, 10,000 pseudo-labels,
+# 1,000 + 500 epochs and hidden 64 are NB101-at-2,000-queries settings beyond this CPU
+# (``SemiNASConfig.reference()`` has them).
+PAPER = dict(space_top=0, candidates_per_iteration=0, ensemble_size=1, targets="standardise")
 
 
 class SemiNASState(NamedTuple):

@@ -98,7 +98,9 @@ class SearchSpace(abc.ABC):
 
     @abc.abstractmethod
     def from_index(self, index: jax.Array) -> Arch:
-        """The architecture in row ``index`` of the enumeration."""
+        """The architecture in row ``index`` of the enumeration; an index outside
+        [0, num_architectures) gives an invalid architecture (``index`` of it is -1),
+        never a real cell."""
 
     # ----------------------------------------------------------------- encodings
     @abc.abstractmethod
@@ -240,6 +242,25 @@ def graph_mask(graphs: jraph.GraphsTuple) -> jax.Array:
 
 def as_numpy_tree(tree: Any) -> Any:
     return jax.tree_util.tree_map(np.asarray, tree)
+
+
+def traced_int_array(what: str, array, shape: Sequence[int]) -> jax.Array:
+    """``array`` as int32 after checking its shape and dtype; for the jittable API.
+
+    The checks run at trace time (shapes and dtypes are static), so they cost nothing in
+    compiled code. Raises InvalidArchitectureError for a wrong shape (e.g. a batch passed
+    where one architecture is expected: use ``jax.vmap`` or the ``*_batch`` helpers) and
+    for non-integer dtypes (floats would be truncated into a different architecture).
+    """
+    array = jnp.asarray(array)
+    if array.shape != tuple(shape):
+        raise InvalidArchitectureError(
+            f"{what} has shape {array.shape}, expected {tuple(shape)} (one architecture; "
+            "use jax.vmap or the *_batch helpers for batches)"
+        )
+    if not (jnp.issubdtype(array.dtype, jnp.integer) or array.dtype == jnp.bool_):
+        raise InvalidArchitectureError(f"{what} must be integers, got dtype {array.dtype}")
+    return array.astype(jnp.int32)
 
 
 def require_shape(what: str, array: np.ndarray, shape: Sequence[int]) -> np.ndarray:

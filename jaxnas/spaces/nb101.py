@@ -318,7 +318,12 @@ def from_spec(matrix, ops: Sequence[str], validate: bool = True) -> NB101Cell:
 
 # ============================================================================ jit side
 def _arrays(arch) -> tuple[jax.Array, jax.Array]:
-    return jnp.asarray(arch.adjacency, jnp.int32), jnp.asarray(arch.ops, jnp.int32)
+    """(adjacency int32[7, 7], ops int32[7]); InvalidArchitectureError at trace time for
+    other shapes or non-integer dtypes."""
+    return (
+        base.traced_int_array("NB101 adjacency", arch.adjacency, (NUM_VERTICES, NUM_VERTICES)),
+        base.traced_int_array("NB101 ops", arch.ops, (NUM_VERTICES,)),
+    )
 
 
 def _num_real(ops: jax.Array) -> jax.Array:
@@ -484,10 +489,13 @@ def load_graphs(data_dir=None) -> dict[str, np.ndarray]:
 def _load_graphs(source: tuple[str, int, int]) -> dict[str, np.ndarray]:
     path = pathlib.Path(source[0])
     table = data.load_npz(DATA_FILE, ["hash", "adjacency", "ops", "num_vertices"], path.parent)
-    data.check_shape(DATA_FILE, "hash", table["hash"], (NUM_ARCHITECTURES,))
-    data.check_shape(DATA_FILE, "adjacency", table["adjacency"], (NUM_ARCHITECTURES, NUM_VERTICES, NUM_VERTICES))
-    data.check_shape(DATA_FILE, "ops", table["ops"], (NUM_ARCHITECTURES, NUM_VERTICES))
-    data.check_shape(DATA_FILE, "num_vertices", table["num_vertices"], (NUM_ARCHITECTURES,))
+    data.check_shape(DATA_FILE, "hash", table["hash"], (NUM_ARCHITECTURES,), kinds="S")
+    data.check_shape(DATA_FILE, "adjacency", table["adjacency"], (NUM_ARCHITECTURES, NUM_VERTICES, NUM_VERTICES),
+                     kinds="iu")
+    data.check_shape(DATA_FILE, "ops", table["ops"], (NUM_ARCHITECTURES, NUM_VERTICES), kinds="iu")
+    data.check_shape(DATA_FILE, "num_vertices", table["num_vertices"], (NUM_ARCHITECTURES,), kinds="iu")
+    data.check_values(DATA_FILE, "adjacency", table["adjacency"], low=0, high=1)
+    data.check_values(DATA_FILE, "num_vertices", table["num_vertices"], low=2, high=NUM_VERTICES)
     for array in table.values():
         array.setflags(write=False)
     return table
@@ -736,7 +744,7 @@ class NB101Space(base.SearchSpace):
     def from_index(self, index):
         """Row ``index`` of nb101_graphs.npz as a packed cell (out of range: all padding)."""
         table = _graph_table(_source_key(self.data_dir))
-        index = jnp.asarray(index, jnp.int32)
+        index = base.traced_int_array("NB101 index", index, ())
         in_range = (index >= 0) & (index < NUM_ARCHITECTURES)
         row = jnp.clip(index, 0, NUM_ARCHITECTURES - 1)
         slot_bits = (table.adjacency_bits[row] >> jnp.arange(NUM_EDGE_SLOTS, dtype=jnp.uint32)) & 1

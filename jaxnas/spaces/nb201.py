@@ -54,6 +54,10 @@ def _op_graph_adjacency() -> np.ndarray:
 _OP_GRAPH_ADJACENCY = _op_graph_adjacency()
 
 
+def _ops(arch) -> jax.Array:
+    return base.traced_int_array("NB201 ops", arch.ops, (NUM_EDGES,))
+
+
 @struct.dataclass
 class NB201Cell:
     """ops: int32[..., 6], op index per edge (into OP_NAMES)."""
@@ -83,7 +87,7 @@ class NB201Space(base.SearchSpace):
         return NB201Cell(ops=ops)
 
     def is_valid(self, arch):
-        ops = jnp.asarray(arch.ops)
+        ops = _ops(arch)
         return jnp.all((ops >= 0) & (ops < NUM_OPS))
 
     def check(self, arch):
@@ -114,13 +118,15 @@ class NB201Space(base.SearchSpace):
         return NB201Cell(ops=jnp.where(on_path, arch.ops, 0))
 
     def index(self, arch):
-        ops = jnp.asarray(arch.ops, jnp.int32)
-        code = jnp.sum(ops * _RADIX).astype(jnp.int32)
+        code = jnp.sum(_ops(arch) * _RADIX).astype(jnp.int32)
         return jnp.where(self.is_valid(arch), code, -1)
 
     def from_index(self, index):
-        index = jnp.asarray(index, jnp.int32)
-        return NB201Cell(ops=((index // _RADIX) % NUM_OPS).astype(jnp.int32))
+        """The cell of row ``index``; out of range: every op -1 (invalid, index -1)."""
+        index = base.traced_int_array("NB201 index", index, ())
+        ops = ((index // _RADIX) % NUM_OPS).astype(jnp.int32)
+        in_range = (index >= 0) & (index < NUM_ARCHITECTURES)
+        return NB201Cell(ops=jnp.where(in_range, ops, -1))
 
     def one_hot(self, arch):
         return jax.nn.one_hot(arch.ops, NUM_OPS).reshape(-1)
@@ -192,7 +198,11 @@ class NB201Space(base.SearchSpace):
 def official_order(data_dir: Optional[str] = None) -> np.ndarray:
     """int32[15625]: space index of each official NB201 index (from nb201.npz)."""
     table = data.load_npz("nb201.npz", ["ops", "index"], data_dir)
-    data.check_shape("nb201.npz", "ops", table["ops"], (NUM_ARCHITECTURES, NUM_EDGES))
+    data.check_shape("nb201.npz", "ops", table["ops"], (NUM_ARCHITECTURES, NUM_EDGES), kinds="iu")
+    data.check_shape("nb201.npz", "index", table["index"], (NUM_ARCHITECTURES,), kinds="iu")
+    data.check_values("nb201.npz", "ops", table["ops"], low=0, high=NUM_OPS - 1)
+    if not np.array_equal(np.sort(table["index"]), np.arange(NUM_ARCHITECTURES)):
+        raise data.DataFileError("nb201.npz: the 'index' column is not a permutation of 0..15624; the file is corrupt")
     codes = table["ops"].astype(np.int64) @ _RADIX
     order = np.empty(NUM_ARCHITECTURES, np.int32)
     order[table["index"]] = codes

@@ -239,8 +239,8 @@ class NBGraphSpace(base.SearchSpace):
 
     def _raw_code(self, arch):
         """(int32 raw code, bool in range) of one architecture; code is 0 when out of range."""
-        links = jnp.asarray(arch.links, jnp.int32)
-        ops = jnp.asarray(arch.ops, jnp.int32)
+        links = base.traced_int_array("NB-Graph links", arch.links, (NUM_NODES,))
+        ops = base.traced_int_array("NB-Graph ops", arch.ops, (NUM_NODES,))
         in_range = (
             jnp.all((links >= 0) & (links <= _NODE_IDS))
             & jnp.all((ops >= 0) & (ops < NUM_OPS))
@@ -372,7 +372,7 @@ class NBGraphSpace(base.SearchSpace):
 
     def from_index(self, index):
         """Row ``index``'s canonical architecture; out-of-range rows give links = ops = -1."""
-        index = jnp.asarray(index, jnp.int32)
+        index = base.traced_int_array("NB-Graph index", index, ())
         ok = (index >= 0) & (index < self.num_architectures)
         row = jnp.clip(index, 0, self.num_architectures - 1)
         return NBGraphArch(

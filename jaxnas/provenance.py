@@ -1,0 +1,58 @@
+"""What a result was produced with: code version, preset, and any weak labels it used.
+
+Every entry point adds :func:`run_record` to its results.json, so each figure in
+docs/results.md carries the commit it was measured on (and whether the working tree had
+uncommitted changes), the preset, and -- for methods that pretrain on weak labels --
+what those were and what they cost ("table-assisted" when a benchmark table was used).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+from typing import Any, Optional
+
+_REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
+
+
+def git_state(root: Optional[pathlib.Path] = None) -> dict:
+    """{"commit": HEAD's sha, "dirty": uncommitted changes to tracked or untracked,
+    non-ignored files} of the checkout at ``root``; both None outside a git checkout."""
+    root = root or _REPOSITORY
+
+    def git(*args) -> Optional[str]:
+        try:
+            proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain")
+    return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
+
+
+def run_record(config: Any, benchmark: str, preset: str = "default", data_dir: Optional[str] = None) -> dict:
+    """The provenance block of a results.json: git state, preset, weak labels.
+
+    ``config`` is the method's (validated) config for the benchmark named ``benchmark``;
+    configs with a ``weak_labels`` field (AceNAS) get their weak-label source and cost
+    declared (refusals raise, as when the config was validated) and must name
+    ``benchmark`` as the searched one, whose own columns they may not use.
+    ``table_assisted`` is True when a benchmark table served as weak labels, so no
+    comparison table shows the run next to query-only methods without that label.
+    """
+    record = {"git": git_state(), "preset": preset, "weak_labels": None, "table_assisted": False}
+    searched = getattr(config, "searched_benchmark", None)
+    if searched is not None and searched != benchmark:
+        raise ValueError(f"searched_benchmark={searched!r} but the run is on {benchmark!r}: the weak-label "
+                         f"refusals must guard the benchmark actually searched")
+    if getattr(config, "weak_labels", None) is not None:
+        from jaxnas.predictors import acenas  # lazy: only configs with weak labels need it
+
+        source = acenas.weak_label_source(config, data_dir)
+        record["weak_labels"] = source.to_json()
+        record["table_assisted"] = source.table_assisted
+    return record

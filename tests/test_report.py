@@ -1,0 +1,145 @@
+"""experiments.report on small synthetic results.json files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import report
+from jaxnas import metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPTIMUM = 94.373
+
+
+def _search(algorithm, values_at, seeds, preset="default", weak=None, commit="a" * 40, dirty=False):
+    """A results.json of experiments.search: values_at maps query count -> per-seed values."""
+    budget = max(values_at)
+    stats = {str(q): {**metrics.summary(v, OPTIMUM), "per_seed": list(map(float, v))} for q, v in values_at.items()}
+    return {
+        "benchmark": "nb201_cifar10", "algorithm": algorithm, "budget": budget, "seeds": len(seeds),
+        "seed_list": list(seeds), "at_queries": stats, "final": stats[str(budget)],
+        "curve": {"queries": list(range(1, budget + 1)), "mean": list(np.linspace(93, 94, budget)),
+                  "std": [0.1] * budget},
+        "regret": {"optimum": OPTIMUM}, "benchmark_info": {"reported": "cifar10_test_200ep"},
+        "config": {}, "command": f"python -m experiments.search --algorithm={algorithm} --preset={preset}",
+        "git": {"commit": commit, "dirty": dirty}, "preset": preset, "weak_labels": weak,
+        "table_assisted": bool(weak and weak.get("table_assisted")), "wall_seconds": 12.0,
+    }
+
+
+def _predictor(predictor, taus, seeds, num_labels, config=None):
+    return {
+        "benchmark": "nb201_cifar10", "predictor": predictor, "num_labels": num_labels, "seed_list": list(seeds),
+        "metrics": {name: {**metrics.summary(taus), "per_seed": list(map(float, taus))}
+                    for name in ("kendall_tau", "spearman_rho", "ndcg_at_10", "precision_at_5pct")},
+        "config": config or {}, "command": f"python -m experiments.predictor_eval --predictor={predictor}",
+        "git": {"commit": "b" * 40, "dirty": False}, "preset": "default", "weak_labels": None,
+        "table_assisted": False,
+    }
+
+
+def _write(root, name, data):
+    (root / name).mkdir(parents=True)
+    (root / name / "results.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    rng = np.random.default_rng(0)
+    seeds = range(20)
+    evolution = {50: rng.normal(93.9, 0.2, 20), 150: rng.normal(94.2, 0.1, 20)}
+    better = {q: v + 0.15 + rng.normal(0, 0.02, 20) for q, v in evolution.items()}
+    level = {q: v + np.repeat(np.arange(1, 11) / 50, 2) * np.tile([1, -1], 10) for q, v in evolution.items()}
+    root = tmp_path / "runs"
+    _write(root, "evo", _search("evolution", evolution, seeds))
+    _write(root, "semi", _search("seminas", better, seeds, dirty=True))
+    _write(root, "semi_paper", _search("seminas", level, seeds, preset="paper"))
+    weak = {"kind": "table", "spec": "nb201_cifar10:cifar10_valid_12ep", "table_assisted": True,
+            "full_training_equivalents": 937.5, "description": "nb201_cifar10 column cifar10_valid_12ep"}
+    _write(root, "ace_table", _search("acenas", {50: np.full(20, OPTIMUM)}, seeds, weak=weak))
+    _write(root, "tuning_evo", _search("evolution", evolution, range(100, 120)))
+    _write(root, "gcn", _predictor("gcn", rng.normal(0.5, 0.05, 10), range(10), 20, {"targets": "rank"}))
+    _write(root, "assessor", _predictor("assessor", rng.normal(0.3, 0.05, 10), range(10), 20, {"targets": "rank"}))
+    (root / "other").mkdir()
+    (root / "other" / "results.json").write_text(json.dumps({"steps": 3}))  # e.g. a supernet run: skipped
+    return root, evolution, better
+
+
+def test_report_tables_verdicts_and_runs(runs, tmp_path):
+    root, evolution, better = runs
+    text = report.generate(root, tmp_path / "docs" / "results.md")
+    assert text == (tmp_path / "docs" / "results.md").read_text()
+    assert "(1 tuning-seed runs ignored)" in text and "from 6 results.json files" in text
+    expected = metrics.paired_comparison(better[150], evolution[150])
+    assert expected["verdict"] == "better"
+    row = next(line for line in text.splitlines() if line.startswith("| seminas (default)") and "R2" in line)
+    assert f"{expected['mean_difference']:+.3f} [{expected['ci_low']:+.3f}, {expected['ci_high']:+.3f}]" in text
+    assert "| better |" in row and "0–19" in row
+    verdicts = [line for line in text.splitlines() if line.startswith("- **")]
+    assert any(line.startswith("- **seminas (default)** beats tuned evolution at 50 queries") for line in verdicts)
+    assert any(line.startswith("- **seminas (paper)** is level with tuned evolution") for line in verdicts)
+    # Table-assisted rows only in their own, labelled table, with their cost.
+    tables = text.split("## Runs")[0]
+    assisted = [line for line in tables.splitlines() if "acenas" in line and line.startswith("|")]
+    assert assisted and all(line.startswith("| TABLE-ASSISTED") for line in assisted)
+    assert "938 full-training equivalents" in text
+    assert not any("acenas" in line for line in verdicts)
+    # Predictor table: L = 20, paired tau against the GCN.
+    assert "**L = 20**" in text and "| gcn (default, targets=rank) |" in text
+    assessor = next(line for line in text.splitlines() if line.startswith("| assessor (default, targets=rank) |"))
+    assert "| worse |" in assessor and "0–9" in assessor
+    # Every run with its command, seeds and commit; uncommitted changes flagged.
+    assert "`python -m experiments.search --algorithm=seminas --preset=default`" in text
+    assert "aaaaaaaaaa (uncommitted changes)" in text and "bbbbbbbbbb |" in text
+    assert (tmp_path / "docs" / "results_nb201_cifar10.png").stat().st_size > 1000
+
+
+def test_report_cli(runs, tmp_path):
+    root, _, _ = runs
+    out = tmp_path / "out" / "results.md"
+    proc = subprocess.run([sys.executable, "-m", "experiments.report", f"--runs={root}", f"--out={out}", "--noplots"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "## nb201_cifar10" in out.read_text()
+    missing = subprocess.run([sys.executable, "-m", "experiments.report", f"--runs={tmp_path / 'none'}",
+                              f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "is not a folder" in missing.stderr
+
+
+def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path):
+    from experiments import results_plan
+
+    def seeds(step):
+        args = dict(a.lstrip("-").split("=", 1) for a in step.args if a.startswith("--seed"))
+        first = int(args.get("seed", 0))
+        return range(first, first + int(args.get("seeds", 20)))
+
+    evaluation = [s for s in results_plan.evaluation_steps() if s.module != "experiments.supernet"]
+    tuning = results_plan.tuning_steps()
+    assert all(min(seeds(s)) == 0 and max(seeds(s)) == 19 for s in evaluation)
+    assert all(min(seeds(s)) >= 100 for s in tuning)
+    folders = {s.folder for s in evaluation}
+    for benchmark in ("nb201_cifar10", "nbgraph_cora", "nb101_subset"):
+        for method in ("random", "evolution", "seminas_default", "seminas_paper", "acenas_default", "acenas_paper",
+                       "gcn_default", "gcn_paper", "assessor_default", "assessor_paper"):
+            assert f"{benchmark}/{method}" in folders
+        for labels in (20, 50, 100):
+            assert f"{benchmark}/predictors/L{labels}/acenas_default_mse" in folders
+    # Table-assisted runs always carry the explicit flag; nothing else does.
+    for step in evaluation:
+        has_flag = "--acenas_allow_table_weak_labels" in step.args
+        assert has_flag == step.folder.endswith("_table"), step.folder
+    # Steps run in order, skip what is done, and report failures.
+    ok = results_plan.Step("a", "experiments.nonexistent_module", ())
+    done = results_plan.Step("b", "experiments.report", ())
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "results.json").write_text("{}")
+    waiting = results_plan.Step("c", "experiments.report", (), needs=("a",))
+    messages = []
+    failed = results_plan.run_steps([ok, done, waiting], tmp_path, niceness=0, log=messages.append)
+    assert failed == ["a", "c"] and "done already: b" in messages
+    assert (tmp_path / "a.log").exists()
