@@ -137,11 +137,23 @@ def define_device_flags() -> None:
     flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core so that "
                          "seeds run on every core; an XLA_FLAGS device count wins; no effect on GPU/TPU runs.",
                          lower_bound=1)
-    flags.DEFINE_bool("distributed", False, "Multi-host run (TPU pods, clusters): call jax.distributed.initialize; "
-                      "every host runs the same command.")
+    flags.DEFINE_bool("distributed", False, "Multi-process run (TPU pods, clusters, several processes on one "
+                      "machine): call jax.distributed.initialize; every process runs the same command.")
+    flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0 (default: "
+                        "discovered on TPU pods, SLURM and Open MPI, or $JAX_COORDINATOR_ADDRESS).")
+    flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes (default: discovered).",
+                         lower_bound=1)
+    flags.DEFINE_integer("process_id", None, "With --distributed: this process's id, 0..num_processes-1 "
+                         "(default: discovered). Process 0 writes the results.", lower_bound=0)
+    flags.DEFINE_integer("heartbeat_timeout_seconds", 100, "With --distributed: a process silent this long "
+                         "is dead, and the runtime stops every other process with an error.", lower_bound=1)
 
 
 def start_devices() -> None:
     """Applies the device flags; call before any JAX operation."""
     distributed.set_cpu_devices(FLAGS.cpu_devices)
-    distributed.initialize(FLAGS.distributed)
+    try:
+        distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id, FLAGS.heartbeat_timeout_seconds)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err

@@ -8,15 +8,15 @@ training steps/s and inference architectures/s per batch size, the time to predi
 cell of the space (all 423,624 for NB101; each framework at its fastest chunk size of
 --all_cells_chunks, so the ratio is best against best), compiled/peak memory, the device, and this
 machine's float32 matmul FLOP/s, with each measurement's fraction of it. With PyTorch
-installed (pip install -e ".[torch]") the same GCN in PyTorch is measured side by side in
-the same process, on the same inputs and weights (checked equal to 1e-5).
-Writes DIR/results.json and prints a table.
+installed (pip install -e ".[torch]") the predictor's PyTorch mirror (the GCN for gcn and
+acenas, NAO for nao) is measured side by side in the same process, on the same inputs and
+weights: its scores, and its training loss where it is the same loss, are checked equal
+to the JAX model's (1e-4) before anything is timed.
+Writes DIR/results.json (atomically) and prints a table.
 """
 
 from __future__ import annotations
 
-import json
-import pathlib
 import sys
 
 import jax
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from jaxnas import benchmarks, throughput
+from jaxnas import benchmarks, outputs, throughput
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("predictor", "gcn", sorted(throughput.ADAPTERS), "Predictor to measure.")
@@ -33,6 +33,9 @@ flags.DEFINE_list("batch_sizes", ["1", "64", "1024", "16384"], "Batch sizes to m
 flags.DEFINE_integer("train_batch_size", 128, "Batch size of the headline training comparison.", lower_bound=1)
 flags.DEFINE_integer("repeats", 5, "Timed repeats per measurement (median reported).", lower_bound=1)
 flags.DEFINE_bool("torch", True, "Also measure the PyTorch mirror when torch is installed.")
+flags.DEFINE_integer("torch_threads", None, "torch.set_num_threads for the mirror (default: PyTorch's own, one "
+                     "per core); on a machine other jobs load, 1 spares PyTorch's idle threads spinning.",
+                     lower_bound=1)
 flags.DEFINE_bool("all_cells", True, "Time predicting every architecture of the space.")
 flags.DEFINE_list("all_cells_chunks", [], "Chunk sizes tried for --all_cells (default: the largest batch size); "
                   "each framework is reported at its fastest chunk, so the ratio compares best with best.")
@@ -55,7 +58,29 @@ def _torch_available() -> bool:
     return True
 
 
-def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks):
+def _check_mirror(model, mirror, params, opt_state, inputs, targets) -> dict:
+    """The mirror computes what the JAX model does on the same weights: inference scores,
+    and (when it is the same loss) the training loss, both to 1e-4."""
+    import torch
+
+    n = min(256, targets.shape[0])
+    torch_inputs = mirror.inputs(_slice(inputs, n))
+    with torch.no_grad():
+        scores = mirror.predict(*torch_inputs).numpy()
+    gap = float(np.max(np.abs(scores - np.asarray(model.predict(params, _slice(inputs, n))))))
+    checked = {"max_abs_difference": gap}
+    if mirror.same_loss:
+        jax_loss = float(model.train_step(params, opt_state, _slice(inputs, n), targets[:n])[2])
+        with torch.no_grad():
+            torch_loss = float(mirror.loss(*torch_inputs, torch.from_numpy(np.array(targets[:n]))))
+        checked["loss_difference"] = abs(jax_loss - torch_loss)
+        gap = max(gap, checked["loss_difference"])
+    if gap > 1e-4:
+        raise AssertionError(f"the PyTorch mirror disagrees with the JAX model: {checked}")
+    return checked
+
+
+def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks, torch_threads=None):
     rng = np.random.default_rng(0)
     largest = max(max(batch_sizes), train_batch)
     inputs = model.inputs(space, rng.integers(0, space.num_architectures, largest))
@@ -65,21 +90,18 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
     out = {"device": throughput.device_description(), "matmul_flops_per_second": matmul,
            "flops_per_architecture": model.flops_per_arch, "jax": {}, "torch": None}
 
-    torch_module = None
+    mirror = None
     if use_torch:
         import torch
 
-        torch_module, load = model.torch_model()
-        load(params)
-        torch_module.eval()
-        adjacency, features, mask = (torch.from_numpy(x) for x in throughput.dense_inputs(inputs, space.num_node_types))
-        with torch.no_grad():
-            gap = float(np.max(np.abs(torch_module(adjacency[:256], features[:256], mask[:256]).numpy()
-                                      - np.asarray(model.predict(params, _slice(inputs, 256))))))
-        if gap > 1e-4:
-            raise AssertionError(f"the PyTorch mirror disagrees with the JAX model by {gap}")
-        out["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(), "max_abs_difference": gap}
-        torch_optimizer = torch.optim.Adam(torch_module.parameters(), lr=1e-4)
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        mirror = model.torch_model()
+        mirror.load(params)
+        mirror.module.eval()
+        torch_inputs = mirror.inputs(inputs)
+        out["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
+                        **_check_mirror(model, mirror, params, opt_state, inputs, targets)}
 
     def record(where, key, seconds, count, unit):
         entry = {"seconds": seconds, f"{unit}_per_second": count / seconds}
@@ -88,48 +110,55 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
             entry.update(flops_per_second=achieved, fraction_of_matmul=achieved / matmul)
         where[key] = entry
 
+    out["load_average_start"] = throughput.load_average()
     for batch in sorted(set(batch_sizes) | {train_batch}):
         g, t = _slice(inputs, batch), targets[:batch]
         row = out["jax"].setdefault(str(batch), {})
-        record(row, "inference", throughput.median_seconds(lambda: model.predict(params, g).block_until_ready(), repeats),
-               batch, "architectures")
-        row["inference_memory_bytes"] = throughput.compiled_memory_bytes(model.predict, params, g)
         state = [params, opt_state]
+
+        def jax_infer():
+            model.predict(params, g).block_until_ready()
 
         def jax_step():
             new_params, new_opt, loss = model.train_step(state[0], state[1], g, t)
             loss.block_until_ready()
 
-        record(row, "train_step", throughput.median_seconds(jax_step, repeats), 1, "steps")
-        row["train_memory_bytes"] = throughput.compiled_memory_bytes(model.train_step, params, opt_state, g, t)
-        if torch_module is not None:
-            trow = out["torch"].setdefault(str(batch), {})
-            a, f, m = adjacency[:batch], features[:batch], mask[:batch]
+        inference, steps = {"jax": jax_infer}, {"jax": jax_step}
+        if mirror is not None:
+            batch_inputs = tuple(x[:batch] for x in torch_inputs)
             tt = torch.from_numpy(np.array(t))  # a writable copy
 
             def torch_infer():
                 with torch.no_grad():
-                    torch_module(a, f, m)
+                    mirror.predict(*batch_inputs)
 
-            def torch_step():
-                torch_optimizer.zero_grad()
-                loss = torch.mean((torch_module(a, f, m) - tt) ** 2)
-                loss.backward()
-                torch_optimizer.step()
-
-            record(trow, "inference", throughput.median_seconds(torch_infer, repeats), batch, "architectures")
-            record(trow, "train_step", throughput.median_seconds(torch_step, repeats), 1, "steps")
+            inference["torch"] = torch_infer
+            steps["torch"] = lambda: mirror.train_step(batch_inputs, tt)
+        # JAX and PyTorch alternate, so a load change on a shared machine hits both alike.
+        inference = throughput.interleaved_seconds(inference, repeats)
+        steps = throughput.interleaved_seconds(steps, repeats)
+        record(row, "inference", inference["jax"], batch, "architectures")
+        record(row, "train_step", steps["jax"], 1, "steps")
+        row["inference_memory_bytes"] = throughput.compiled_memory_bytes(model.predict, params, g)
+        row["train_memory_bytes"] = throughput.compiled_memory_bytes(model.train_step, params, opt_state, g, t)
+        if mirror is not None:
+            trow = out["torch"].setdefault(str(batch), {})
+            record(trow, "inference", inference["torch"], batch, "architectures")
+            record(trow, "train_step", steps["torch"], 1, "steps")
+            # JAX's speed-up over PyTorch: the median of the per-round time ratios.
+            row["speedup_over_torch"] = {"inference": 1.0 / inference["speedup"]["torch"],
+                                         "train_step": 1.0 / steps["speedup"]["torch"]}
         logging.info("batch %d done", batch)
 
     if all_cells_chunks:
-        out["all_cells"] = _all_cells(model, space, params, all_cells_chunks, repeats, record,
-                                      torch_module if use_torch else None)
+        out["all_cells"] = _all_cells(model, space, params, all_cells_chunks, repeats, record, mirror)
+    out["load_average_end"] = throughput.load_average()
     out["peak_device_bytes"] = throughput.device_peak_bytes()
     out["peak_process_rss_bytes"] = throughput.process_peak_rss_bytes()
     return out
 
 
-def _all_cells(model, space, params, chunks, repeats, record, torch_module):
+def _all_cells(model, space, params, chunks, repeats, record, mirror):
     """Seconds to predict every architecture of the space, chunk by chunk (a lax.map over
     chunks for JAX, a loop for PyTorch), for each chunk size; the fastest chunk of each
     framework is its figure."""
@@ -138,26 +167,26 @@ def _all_cells(model, space, params, chunks, repeats, record, torch_module):
     for chunk in chunks:
         count = -(-n // chunk)
         indices = np.minimum(np.arange(count * chunk), n - 1)
-        all_inputs = jax.tree_util.tree_map(lambda a: a.reshape((count, chunk) + a.shape[1:]),
-                                            model.inputs(space, indices))
+        flat_inputs = model.inputs(space, indices)
+        all_inputs = jax.tree_util.tree_map(lambda a: a.reshape((count, chunk) + a.shape[1:]), flat_inputs)
         predict_all = jax.jit(lambda p, gs: jax.lax.map(lambda g: model.predict(p, g), gs))
         row = entry["by_chunk"][str(chunk)] = {}
         record(row, "jax", throughput.median_seconds(lambda: predict_all(params, all_inputs).block_until_ready(),
                                                      max(2, repeats // 2), warmup=1), n, "architectures")
-        if torch_module is not None:
+        if mirror is not None:
             import torch
 
-            dense = [torch.from_numpy(x) for x in throughput.dense_inputs(
-                jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), all_inputs), space.num_node_types)]
+            torch_inputs = mirror.inputs(flat_inputs)
 
             def torch_all():
                 with torch.no_grad():
                     for start in range(0, count * chunk, chunk):
-                        torch_module(*(x[start:start + chunk] for x in dense))
+                        mirror.predict(*(x[start:start + chunk] for x in torch_inputs))
 
             record(row, "torch", throughput.median_seconds(torch_all, max(2, repeats // 2), warmup=1), n,
                    "architectures")
-        del all_inputs
+            del torch_inputs
+        del all_inputs, flat_inputs
         logging.info("all cells, chunk %d done", chunk)
     for framework in ("jax", "torch"):
         timed = [(row[framework]["seconds"], chunk) for chunk, row in entry["by_chunk"].items() if framework in row]
@@ -168,7 +197,9 @@ def _all_cells(model, space, params, chunks, repeats, record, torch_module):
 
 
 def _table(results, train_batch) -> str:
-    lines = [f"device {results['device']}, matmul {results['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s"]
+    lines = [f"device {results['device']}, matmul {results['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s, "
+             f"load average {results['load_average_start']} -> {results['load_average_end']}",
+             "infer x / train x: JAX's speed-up over PyTorch, median of per-round ratios (interleaved timing)"]
     lines.append(f"{'batch':>7} {'jax arch/s':>12} {'%matmul':>8} {'jax steps/s':>12} | {'torch arch/s':>12} "
                  f"{'torch steps/s':>13} | {'infer x':>7} {'train x':>7}")
     for batch, row in results["jax"].items():
@@ -177,8 +208,8 @@ def _table(results, train_batch) -> str:
         t = (results["torch"] or {}).get(batch)
         if t:
             tinf, ttr = t["inference"]["architectures_per_second"], t["train_step"]["steps_per_second"]
-            torch_cols = f"{tinf:12,.0f} {ttr:13,.1f} | {jinf['architectures_per_second'] / tinf:7.2f} " \
-                         f"{jtr['steps_per_second'] / ttr:7.2f}"
+            speedup = row["speedup_over_torch"]
+            torch_cols = f"{tinf:12,.0f} {ttr:13,.1f} | {speedup['inference']:7.2f} {speedup['train_step']:7.2f}"
         else:
             torch_cols = f"{'-':>12} {'-':>13} | {'-':>7} {'-':>7}"
         lines.append(f"{batch:>7} {jinf['architectures_per_second']:12,.0f} {frac:>8} {jtr['steps_per_second']:12,.1f} | {torch_cols}")
@@ -197,6 +228,10 @@ def _table(results, train_batch) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        out = outputs.prepare_output_dir(FLAGS.output_dir)  # before any work
+    except outputs.OutputDirError as err:
+        sys.exit(f"error: {err}")
     benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir)
     space = benchmark.space
     model = throughput.ADAPTERS[FLAGS.predictor](space)
@@ -206,12 +241,10 @@ def main(argv):
     batch_sizes = [int(b) for b in FLAGS.batch_sizes]
     chunks = [int(c) for c in FLAGS.all_cells_chunks] or [max(batch_sizes)]
     results = measure(model, space, batch_sizes, FLAGS.train_batch_size, FLAGS.repeats, use_torch,
-                      chunks if FLAGS.all_cells else [])
+                      chunks if FLAGS.all_cells else [], FLAGS.torch_threads)
     results.update(predictor=FLAGS.predictor, benchmark=FLAGS.benchmark, space=space.name,
                    command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    outputs.write_json(out / "results.json", results)
     print(_table(results, FLAGS.train_batch_size))
     print(f"-> {out / 'results.json'}")
 

@@ -121,8 +121,8 @@ def evaluate(
     reported = jnp.asarray(benchmark.reported)
     available_j = jnp.asarray(available)
 
-    def one_seed(key):
-        split_key, fit_key = jax.random.split(key)
+    def one_seed(seed_number):
+        split_key, fit_key = jax.random.split(jax.random.fold_in(jax.random.key(0), seed_number))
         train, test = split(split_key, available_j, num_labels)
         labelled, unlabelled = space.from_index_batch(train), space.from_index_batch(test)
         state = predictor.fit(fit_key, labelled, signal[train], unlabelled)
@@ -139,8 +139,8 @@ def evaluate(
     for first in range(0, num_seeds, seed_batch):
         batch_seeds = seeds[first:first + seed_batch]
         run_seeds = np.arange(batch_seeds[0], batch_seeds[0] + distributed.padded_count(len(batch_seeds), mesh))
-        keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(0), s))(jnp.asarray(run_seeds, jnp.uint32))
-        result = distributed.to_host(run(jax.device_put(keys, sharding)))
+        # Seed numbers as a global array (device_put cannot reach other processes' devices).
+        result = distributed.to_host(run(distributed.global_array(run_seeds.astype(np.uint32), sharding)))
         outputs.append(jax.tree_util.tree_map(lambda a: a[:len(batch_seeds)], result))
         log(f"{predictor_name or 'predictor'} on {benchmark.name}, L={num_labels}: seeds "
             f"{batch_seeds[0]}..{batch_seeds[-1]} done, "

@@ -8,10 +8,12 @@ so "fraction of the matmul-bound limit" = model FLOP/s / matmul FLOP/s.
 
 from __future__ import annotations
 
+import math
+import os
 import resource
 import statistics
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,32 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2, min
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 2) -> dict:
+    """Times several functions in alternation (a, b, a, b, ...), so that a load change on
+    a shared machine hits all of them alike. Returns {name: median seconds} and, under
+    "speedup", {name: median over rounds of (first function's time / this one's)}: the
+    ratio measured within each round, not the ratio of medians."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    first = next(iter(fns))
+    out = {name: statistics.median(t) for name, t in times.items()}
+    out["speedup"] = {name: statistics.median(a / b for a, b in zip(times[first], t)) for name, t in times.items()}
+    return out
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages (the load other jobs put on a shared
+    machine while this one measured)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def matmul_flops_per_second(size: int = 2048, repeats: int = 7) -> float:
@@ -154,7 +182,129 @@ def dense_inputs(graphs, num_node_types: int) -> tuple[np.ndarray, np.ndarray, n
     return adjacency, features, mask
 
 
+def torch_nao(vocab_size: int, hidden_size: int, mlp_hidden_size: int, mlp_layers: int, trade_off: float):
+    """The NAO model of :mod:`jaxnas.predictors.nao` in PyTorch, as the 2020 reference
+    builds it (``nn.LSTM``, ``nn.Linear``): a bidirectional LSTM encoder with a projection
+    and residual, L2-normalised token states and their normalised mean as the embedding;
+    the residual MLP predictor; the LSTM decoder started from (embedding, embedding) with
+    attention over the token states (teacher forcing). ``predict(tokens)`` is inference
+    (encoder + predictor), ``loss(tokens, targets)`` the joint training loss
+    (trade_off * MSE + (1 - trade_off) * token NLL). No dropout (the throughput work)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    h = hidden_size
+
+    class TorchNAO(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder_embedding = nn.Embedding(vocab_size, h)
+            self.encoder_lstm = nn.LSTM(h, h, batch_first=True, bidirectional=True)
+            self.encoder_out = nn.Linear(2 * h, h)
+            widths = [h] + [mlp_hidden_size] * (mlp_layers - 1) + [h]
+            self.mlp = nn.ModuleList(nn.Linear(widths[i], widths[i + 1]) for i in range(mlp_layers))
+            self.regressor = nn.Linear(h, 1)
+            self.decoder_embedding = nn.Embedding(vocab_size, h)
+            self.decoder_lstm = nn.LSTM(h, h, batch_first=True)
+            self.attention_in = nn.Linear(h, h, bias=False)
+            self.attention_out = nn.Linear(2 * h, h, bias=False)
+            self.decoder_out = nn.Linear(h, vocab_size)
+
+        def encode(self, tokens):
+            x = self.encoder_embedding(tokens)
+            out, _ = self.encoder_lstm(x)
+            states = F.normalize(x + self.encoder_out(out), dim=-1)
+            return states, F.normalize(states.mean(1), dim=-1)
+
+        def head(self, embedding):
+            x = embedding
+            for layer in self.mlp:
+                x = torch.relu(layer(x))
+            return self.regressor((embedding + x) * math.sqrt(0.5))[:, 0]
+
+        def predict(self, tokens):
+            return self.head(self.encode(tokens)[1])
+
+        def forward(self, tokens):
+            states, embedding = self.encode(tokens)
+            shifted = torch.cat([torch.zeros_like(tokens[:, :1]), tokens[:, :-1]], dim=1)
+            x = self.decoder_embedding(shifted)
+            start = embedding[None].contiguous()
+            out, _ = self.decoder_lstm(x, (start, start))
+            y = (x + out) * math.sqrt(0.5)
+            weights = torch.softmax(torch.bmm(self.attention_in(y), states.transpose(1, 2)), dim=-1)
+            attended = torch.tanh(self.attention_out(torch.cat([torch.bmm(weights, states), y], dim=-1)))
+            y = (y + attended) * math.sqrt(0.5)
+            return self.head(embedding), torch.log_softmax(self.decoder_out(y), dim=-1)
+
+        def loss(self, tokens, targets):
+            value, log_probs = self(tokens)
+            nll = -log_probs.gather(-1, tokens[..., None])[..., 0].mean(-1).mean()
+            return trade_off * torch.mean((value - targets) ** 2) + (1 - trade_off) * nll
+
+    return TorchNAO()
+
+
+def load_jax_nao_params_into_torch(torch_model, params: Any) -> None:
+    """Copies a flax NAO's weights (:func:`jaxnas.predictors.nao.make_model` layout) into
+    ``torch_nao``. The JAX LSTMs keep one bias (torch's b_ih + b_hh): it goes to b_ih."""
+    import torch
+
+    p = params["params"]
+    t = lambda a: torch.from_numpy(np.asarray(a).T.copy())
+    c = lambda a: torch.from_numpy(np.asarray(a).copy())
+
+    def lstm(module, weights, suffix=""):
+        getattr(module, f"weight_ih_l0{suffix}").copy_(t(weights["input_kernel"]))
+        getattr(module, f"weight_hh_l0{suffix}").copy_(t(weights["recurrent_kernel"]))
+        getattr(module, f"bias_ih_l0{suffix}").copy_(c(weights["bias"]))
+        getattr(module, f"bias_hh_l0{suffix}").zero_()
+
+    with torch.no_grad():
+        enc, dec, head = p["encoder"], p["decoder"], p["predictor"]
+        torch_model.encoder_embedding.weight.copy_(c(enc["embedding"]["embedding"]))
+        lstm(torch_model.encoder_lstm, enc["forward_lstm"])
+        lstm(torch_model.encoder_lstm, enc["backward_lstm"], "_reverse")
+        torch_model.encoder_out.weight.copy_(
+            t(np.concatenate([enc["out_forward"]["kernel"], enc["out_backward"]["kernel"]])))
+        torch_model.encoder_out.bias.copy_(c(enc["out_forward"]["bias"]))
+        for i, layer in enumerate(torch_model.mlp):
+            layer.weight.copy_(t(head[f"Dense_{i}"]["kernel"]))
+            layer.bias.copy_(c(head[f"Dense_{i}"]["bias"]))
+        torch_model.regressor.weight.copy_(t(head["regressor"]["kernel"]))
+        torch_model.regressor.bias.copy_(c(head["regressor"]["bias"]))
+        torch_model.decoder_embedding.weight.copy_(c(dec["embedding"]["embedding"]))
+        lstm(torch_model.decoder_lstm, dec["lstm"])
+        torch_model.attention_in.weight.copy_(t(dec["attention_in"]["kernel"]))
+        torch_model.attention_out.weight.copy_(t(dec["attention_out"]["kernel"]))
+        torch_model.decoder_out.weight.copy_(t(dec["out"]["kernel"]))
+        torch_model.decoder_out.bias.copy_(c(dec["out"]["bias"]))
+
+
 # ------------------------------------------------------------------ predictor adapters
+class TorchMirror(NamedTuple):
+    """A PyTorch copy of a predictor, measured side by side with it in the same process."""
+
+    module: Any  # torch.nn.Module
+    load: Callable[[Any], None]  # copies the JAX parameters into ``module``
+    inputs: Callable[[Any], tuple]  # the JAX model's input batch -> torch tensors
+    predict: Callable[..., Any]  # (*inputs) -> scores (inference)
+    loss: Callable[..., Any]  # (*inputs, targets) -> the scalar training loss
+    optimizer: Any  # torch optimiser over module.parameters()
+    grad_bound: Optional[float] = None  # clip_grad_norm_ before each step (None: none)
+    same_loss: bool = True  # the JAX training step's loss (so its value is checked equal)
+
+    def train_step(self, inputs: tuple, targets) -> None:
+        import torch
+
+        self.optimizer.zero_grad()
+        self.loss(*inputs, targets).backward()
+        if self.grad_bound is not None:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.grad_bound)
+        self.optimizer.step()
+
+
 class ThroughputModel:
     """What the benchmark needs from a predictor: how architectures become its inputs, a
     jitted batch inference and a jitted training step on those inputs, plus the model
@@ -170,7 +320,7 @@ class ThroughputModel:
         self.predict = predict  # (params, graphs) -> scores, jitted
         self.train_step = train_step  # (params, opt_state, graphs, targets) -> (params, opt_state, loss), jitted
         self.flops_per_arch = flops_per_arch
-        self.torch_model = torch_model  # () -> (torch module, load_weights(params)) or None
+        self.torch_model = torch_model  # () -> TorchMirror, or None
 
 
 def cell_graph_inputs(space, indices) -> Any:
@@ -191,6 +341,7 @@ def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None)
     from jaxnas.predictors import gcn
 
     config = config or gcn.GCNConfig(dropout=0.0)  # dropout off: the same work as the torch mirror
+    mse = batch_loss is None
     batch_loss = batch_loss or (lambda scores, targets: jnp.mean((scores - targets) ** 2))
     model = gcn.make_model(config)
     optimizer = optax.adam(config.learning_rate)
@@ -219,8 +370,18 @@ def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None)
     flops = gcn_flops_per_architecture(space.max_nodes, space.num_node_types, hidden, (config.fc_hidden,), directions)
 
     def torch_model():
+        import torch
+
         module = torch_gcn(space.num_node_types, hidden, (config.fc_hidden,), directions)
-        return module, lambda params: load_jax_gcn_params_into_torch(module, params, directions)
+        return TorchMirror(
+            module=module,
+            load=lambda params: load_jax_gcn_params_into_torch(module, params, directions),
+            inputs=lambda graphs: tuple(torch.from_numpy(x) for x in dense_inputs(graphs, space.num_node_types)),
+            predict=module,
+            loss=lambda a, f, m, targets: torch.mean((module(a, f, m) - targets) ** 2),
+            optimizer=torch.optim.Adam(module.parameters(), lr=config.learning_rate),
+            same_loss=mse,
+        )
 
     return ThroughputModel(name, init, predict, train_step, flops, torch_model)
 
@@ -228,8 +389,9 @@ def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None)
 def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputModel:
     """SemiNAS's NAO (LSTM encoder, MLP predictor, attention decoder) on token sequences:
     inference = encoder + predictor; a training step = the joint MSE + reconstruction loss
-    (teacher-forced decoder) with the reference optimiser. No PyTorch mirror and no FLOP
-    count (the LSTMs' recurrent steps are not a matmul-bound workload)."""
+    (teacher-forced decoder) with the reference optimiser (clipping, L2, Adam); the
+    PyTorch mirror (:func:`torch_nao`) does the same with ``nn.LSTM``. No FLOP count (the
+    LSTMs' recurrent steps are not a matmul-bound workload)."""
     import optax
 
     from jaxnas.predictors import nao
@@ -255,7 +417,22 @@ def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputMod
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    return ThroughputModel(name, init, predict, train_step, inputs=token_inputs)
+    def torch_model():
+        import torch
+
+        module = torch_nao(space.vocab_size, config.hidden_size, config.mlp_hidden_size, config.mlp_layers,
+                           config.trade_off)
+        return TorchMirror(
+            module=module,
+            load=lambda params: load_jax_nao_params_into_torch(module, params),
+            inputs=lambda tokens: (torch.from_numpy(np.asarray(tokens, np.int64)),),
+            predict=module.predict,
+            loss=module.loss,
+            optimizer=torch.optim.Adam(module.parameters(), lr=config.learning_rate, weight_decay=config.l2_reg),
+            grad_bound=config.grad_bound,
+        )
+
+    return ThroughputModel(name, init, predict, train_step, torch_model=torch_model, inputs=token_inputs)
 
 
 def acenas_throughput_model(space, config=None, name: str = "acenas") -> ThroughputModel:

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 State = Any
 
@@ -43,3 +44,21 @@ class Config:
 
     def validate(self) -> None:
         """Raises ValueError naming a bad hyperparameter."""
+
+
+def only_where(pred: jax.Array, fn: Callable[[Any], Any], operand: Any, default: Any) -> Any:
+    """``fn(operand)`` where ``pred``, else ``default``; a while_loop of at most one trip.
+
+    Under vmap the loop runs while ANY seed's ``pred`` holds, so the work is skipped
+    entirely when no seed needs it (``lax.cond`` under vmap computes both branches).
+    The operand goes through the loop carry and an optimisation barrier with the loop
+    flag: otherwise XLA sees ``fn(operand)`` as loop-invariant and hoists it out of the
+    loop, computing it at every step (measured: it did, under vmap).
+    """
+
+    def body(carry):
+        flag, operand, _ = carry
+        operand, _ = jax.lax.optimization_barrier((operand, flag))
+        return jnp.zeros((), bool), operand, fn(operand)
+
+    return jax.lax.while_loop(lambda carry: carry[0], body, (jnp.asarray(pred), operand, default))[2]

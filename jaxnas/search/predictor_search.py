@@ -21,7 +21,7 @@ on the buffer's n labels cycled to fill every slot (slot i holds label i mod n),
 compiled fit serves every round; each label appears floor(C/n) or ceil(C/n) times. Once
 the buffer is full, a new label replaces the lowest one (so set the capacity at least
 the budget to use every label). Everything is jittable and the runner vmaps over seeds;
-under vmap both the random and the predictor branch of a round are computed.
+each branch of a round (random or predictor) runs only when some seed takes it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from jaxnas import presets
 from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
-from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.search.base import Config, SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
 
@@ -150,10 +150,12 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         position = jnp.clip(jnp.searchsorted(known, indices), 0, capacity - 1)
         queried = (known[position] == indices) | (indices < 0)
 
-        def random_round(_):
-            return _top_unqueried(jax.random.uniform(random_key, indices.shape), queried, q)[0]
+        def random_round(operand):
+            queried, random_key = operand
+            return _top_unqueried(jax.random.uniform(random_key, queried.shape), queried, q)[0]
 
-        def predictor_round(_):
+        def predictor_round(operand):
+            state, archs, queried, fit_key, extra_key = operand
             labelled, labels = _cycled(state.labelled, state.labels, state.count)
             fitted = predictor.fit(fit_key, labelled, labels, archs)
             scores = predictor.predict(fitted, archs)
@@ -161,10 +163,18 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
             top, excluded = _top_unqueried(scores, queried, num_top)
             if num_random == 0:
                 return top
-            extra, _ = _top_unqueried(jax.random.uniform(extra_key, indices.shape), excluded, num_random)
+            extra, _ = _top_unqueried(jax.random.uniform(extra_key, queried.shape), excluded, num_random)
             return jnp.concatenate([top, extra])
 
-        picks = jax.lax.cond(state.count < settings.initial_queries, random_round, predictor_round, None)
+        # Each branch runs only when some seed takes it (a lax.cond under vmap would fit
+        # the predictor for every seed in the random initial rounds too).
+        initial = state.count < settings.initial_queries
+        none = jnp.zeros((q,), jnp.int32)
+        picks = jnp.where(
+            initial,
+            only_where(initial, random_round, (queried, random_key), none),
+            only_where(~initial, predictor_round, (state, archs, queried, fit_key, extra_key), none),
+        )
         asked = jax.tree_util.tree_map(lambda a: a[picks], archs)
         return asked, state._replace(rounds=state.rounds + 1)
 

@@ -138,8 +138,8 @@ def _floats(array) -> list:
     return [None if np.isnan(v) else float(v) for v in np.asarray(array, np.float64)]
 
 
-def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int, key) -> SearchState:
-    init_key, run_key = jax.random.split(key)
+def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int, seed) -> SearchState:
+    init_key, run_key = jax.random.split(jax.random.fold_in(jax.random.key(0), seed))
     return SearchState(
         algorithm=algorithm.init(init_key),
         ledger=ledger_lib.init(num_architectures, budget),
@@ -176,7 +176,7 @@ def _compiled(advance: Callable, treedef, leaves: tuple, name: str) -> Callable:
     start = time.perf_counter()
     logging.info("%s: compiling the search step...", name)
     spec = jax.tree_util.tree_unflatten(treedef, leaves)
-    compiled = advance.lower(spec, jnp.int32(0)).compile()
+    compiled = advance.lower(spec, np.int32(0)).compile()
     logging.info("%s: search step compiled in %.1fs", name, time.perf_counter() - start)
     return compiled
 
@@ -211,7 +211,12 @@ def make_stepper(algorithm: SearchAlgorithm, benchmark: Benchmark, sharding=None
 
         return jax.lax.while_loop(cond, lambda s: _search_step(algorithm, index_fn, table, s), state)
 
-    return jax.jit(jax.vmap(advance, in_axes=(0, None)), out_shardings=sharding)
+    batched = jax.vmap(advance, in_axes=(0, None))
+    if sharding is not None:
+        # Each device loops over its own seeds only: the vmapped while_loop's "any seed
+        # still running" test stays on the device instead of an all-reduce every step.
+        batched = distributed.per_device(batched, sharding, (True, False))
+    return jax.jit(batched, out_shardings=sharding)
 
 
 def run_search(
@@ -276,11 +281,11 @@ def run_search(
     seeds = np.arange(seed, seed + num_seeds)
     # Pad to a multiple of the device count; seeds are independent, the extras are dropped.
     run_seeds = np.arange(seed, seed + distributed.padded_count(num_seeds, mesh))
-    base_key = jax.random.key(0)
-    keys = jax.vmap(lambda s: jax.random.fold_in(base_key, s))(jnp.asarray(run_seeds, jnp.uint32))
     init_start = time.perf_counter()
+    # Seed keys are made inside jit from a global seed array (every process holds the same
+    # numbers), so a multi-process run starts from exactly the states of a one-process run.
     states = jax.block_until_ready(_make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
-        jax.device_put(keys, sharding)
+        distributed.global_array(run_seeds.astype(np.uint32), sharding)
     ))
     logging.info("%s: initial search states built in %.1fs (compilation included)", name,
                  time.perf_counter() - init_start)
@@ -307,7 +312,7 @@ def run_search(
         next_save = (limit // checkpoint_every_steps + 1) * checkpoint_every_steps if checkpointer else max_steps
         limit = min(limit + chunk, next_save, max_steps)
         round_start = time.perf_counter()
-        states = advance(states, jnp.int32(limit))
+        states = advance(states, np.int32(limit))
         counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
         now = time.perf_counter()
         if first_round:

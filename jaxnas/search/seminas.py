@@ -50,7 +50,7 @@ Fixed shapes: ``ask`` returns ``max(N, new_per_iteration)`` architectures; unuse
 an invalid architecture (answered NaN at no cost). The labelled pool has room for
 ``N + iterations * new_per_iteration``; a budget beyond that is never spent (the search
 then asks nothing and the runner stops at ``max_steps``). Work that only some steps do
-(initial sampling, a round) runs in :func:`_only_where`, a ``while_loop`` of at most one
+(initial sampling, a round) runs in :func:`jaxnas.search.base.only_where`, a ``while_loop`` of at most one
 trip: under ``vmap`` over seeds it runs once when any seed needs it and is skipped when
 none does (a ``lax.cond`` would run both branches for every seed).
 """
@@ -66,7 +66,7 @@ import numpy as np
 
 from jaxnas import presets, training
 from jaxnas.predictors import nao
-from jaxnas.search.base import SearchAlgorithm
+from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
 # The SemiNAS NB101 reference configuration (train_seminas.py defaults). Its 3 rounds of
@@ -215,24 +215,6 @@ class SemiNASState(NamedTuple):
     filled: jax.Array  # int32: round slots filled from the pseudo-labelled set instead (diagnostic)
     max_step_used: jax.Array  # int32: largest step size any round needed (diagnostic)
     asked_generated: jax.Array  # int32: asked architectures that gradient ascent generated (diagnostic)
-
-
-def _only_where(pred: jax.Array, fn: Callable[[Any], Any], operand: Any, default: Any) -> Any:
-    """``fn(operand)`` where ``pred``, else ``default``; a while_loop of at most one trip.
-
-    Under vmap the loop runs while ANY seed's ``pred`` holds, so the work is skipped
-    entirely when no seed needs it (``lax.cond`` under vmap computes both branches).
-    The operand goes through the loop carry and an optimisation barrier with the loop
-    flag: otherwise XLA sees ``fn(operand)`` as loop-invariant and hoists it out of the
-    loop, computing it at every step (measured: it did, under vmap).
-    """
-
-    def body(carry):
-        flag, operand, _ = carry
-        operand, _ = jax.lax.optimization_barrier((operand, flag))
-        return jnp.zeros((), bool), operand, fn(operand)
-
-    return jax.lax.while_loop(lambda carry: carry[0], body, (jnp.asarray(pred), operand, default))[2]
 
 
 def _first_unqueried(indices: jax.Array, queried: jax.Array) -> jax.Array:
@@ -386,7 +368,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
 
         def phase(number, carry):
             params, pseudo_targets = carry
-            pseudo_targets = _only_where(
+            pseudo_targets = only_where(
                 number == 1, lambda p: predict(p, pseudo_tokens), params, pseudo_targets
             )
             data = {
@@ -478,11 +460,11 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         in_initial = state.size < config.initial_size
         in_round = ~in_initial & (state.rounds < config.iterations)
         none = jnp.full((batch,), -1, jnp.int32)
-        initial = _only_where(in_initial, lambda s: initial_batch(s, initial_key), state, none)
+        initial = only_where(in_initial, lambda s: initial_batch(s, initial_key), state, none)
         params, generated, found, step_size, from_ascent = (
             state.params, none, jnp.int32(0), jnp.int32(0), jnp.int32(0))
         if config.iterations:
-            params, generated, found, step_size, from_ascent = _only_where(
+            params, generated, found, step_size, from_ascent = only_where(
                 in_round, lambda s: round_batch(s, round_key), state,
                 (params, generated, found, step_size, from_ascent),
             )

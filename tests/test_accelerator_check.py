@@ -1,0 +1,41 @@
+"""scripts/accelerator_check.py: the one-command accelerator check, run at CPU sizes."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import accelerator_check  # noqa: E402
+
+
+def test_arguments_name_what_is_wrong():
+    with pytest.raises(SystemExit):
+        accelerator_check.parse_args(["--sections=throughput,speed"])
+    with pytest.raises(SystemExit):
+        accelerator_check.parse_args(["--predictors=gcn,mlp"])
+    small, full = accelerator_check.parse_args(["--small"]), accelerator_check.parse_args([])
+    assert full.seeds == 32 and (full.parsec_channels, full.parsec_layers, full.parsec_batch_size) == (16, 8, 64)
+    assert small.seeds < full.seeds and small.parsec_channels < full.parsec_channels
+
+
+@pytest.mark.slow
+def test_small_run_writes_every_section(tmp_path):
+    out = tmp_path / "check.json"
+    proc = subprocess.run([sys.executable, "scripts/accelerator_check.py", "--small", f"--output={out}"], cwd=ROOT,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert set(record["throughput"]) == set(accelerator_check.PREDICTORS)
+    for name, measured in record["throughput"].items():
+        row = measured["jax"]["8"]
+        assert row["train_step"]["steps_per_second"] > 0 and row["inference"]["architectures_per_second"] > 0, name
+    for name in ("evolution", "seminas"):
+        assert record["seeds"][name]["ratio_steady"] > 0
+    assert record["seeds"]["seeds"] == 2
+    assert record["parsec"]["step_seconds"] > 0 and record["parsec"]["compiled_memory_bytes"] > 0
