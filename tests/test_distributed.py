@@ -147,7 +147,9 @@ def test_unrolled_cpu_rng_draws_the_same_bits():
     from jax._src.interpreters import mlir
     from jax._src.random import threefry2x32
 
-    import jaxnas  # noqa: F401  (registers the unrolled lowering)
+    import jaxnas.distributed
+
+    jaxnas.distributed.use_unrolled_cpu_rng()
 
     def draw(key):
         k1, k2 = jax.random.split(key)
