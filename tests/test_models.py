@@ -107,7 +107,7 @@ def test_nb201_edge_batch_norm_is_not_affine_by_default(nb201):
     assert "bn" not in edge and set(edge) == {"conv"}
     assert set(params["params"]["stem_bn"]) == {"scale", "bias"}
     affine = nbn.supernet(channels=4, cells_per_stage=1, edge_affine=True)
-    shapes = jax.eval_shape(lambda: nbn.init(jax.random.key(0), affine))
+    shapes = jax.eval_shape(affine.init, jax.random.key(0), jnp.zeros((2, 32, 32, 3)), jnp.zeros(6, jnp.int32))
     assert set(shapes["params"]["cells_0"]["edges_0"]["nor_conv_3x3"]["bn"]) == {"scale", "bias"}
 
 

@@ -134,3 +134,26 @@ def test_supernet_step_updates_only_the_sampled_cell(tiny):
                 np.testing.assert_array_equal(new, old)
     classifier = after.params["params"]["classifier"]["kernel"]
     assert not np.allclose(classifier, state.params["params"]["classifier"]["kernel"])
+
+
+@pytest.mark.slow
+def test_cli_writes_the_weak_label_cost(tmp_path):
+    """experiments.supernet on a tiny supernet: weak_labels.npz carries train_seconds, eval_seconds
+    and steps (what the predictor experiments charge for weak labels), as results.json does."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "supernet"
+    run = subprocess.run([sys.executable, "-m", "experiments.supernet", "--channels=2", "--epochs=1",
+                          "--batch_size=500", "--max_cells=20", "--eval_images=100", "--eval_chunk=10",
+                          f"--output_dir={out}"], cwd=root, capture_output=True, text=True, timeout=3000)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = np.load(out / "weak_labels.npz")
+    results = json.loads((out / "results.json").read_text())
+    assert int(table["steps"]) == results["steps"] == 9000 // 500
+    assert float(table["train_seconds"]) == pytest.approx(results["train_seconds"]) and results["train_seconds"] > 0
+    assert float(table["eval_seconds"]) == pytest.approx(results["eval_seconds"]) and results["eval_seconds"] > 0
+    assert table["train_seconds"].shape == table["eval_seconds"].shape == table["steps"].shape == ()
