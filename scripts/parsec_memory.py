@@ -1,7 +1,7 @@
 r"""Peak memory of a PARSEC training step vs a DARTS-style mixed-op step, like for like.
 
-    python scripts/parsec_memory.py --space=nb201 --channels=16 --cells=5 --batch_size=64 --samples=8
-    python scripts/parsec_memory.py --space=darts --channels=16 --layers=8 --batch_size=64 --samples=8
+    PYTHONPATH=. python scripts/parsec_memory.py --space=nb201 --channels=16 --cells=5 --batch_size=64 --samples=8
+    PYTHONPATH=. python scripts/parsec_memory.py --space=darts --channels=16 --layers=8 --batch_size=64 --samples=8
 
 Jitted training steps on one supernet configuration and one input batch, each compiled
 (not run) and measured with XLA's ``compiled.memory_analysis()``:
@@ -105,18 +105,19 @@ def main(argv):
         return _compile("parsec", step, state, jax.random.key(0), images, labels, images, labels)
 
     # DARTS (first order): mixed ops weighted by softmax(alpha); weights and alpha updated.
-    def nll(p, a, x, y):
-        logits = model.apply(p, x, jax.nn.softmax(a, axis=-1), method="mixed")
-        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=-1))
-
-    def darts_step(p, p_opt, a, a_state, key, x, y):
-        x = input_pipeline.augment(key, x, mean, std)
-        gp, ga = jax.grad(nll, argnums=(0, 1))(p, a, x, y)
-        up, p_opt = w_opt.update(gp, p_opt, p)
-        ua, a_state = a_opt.update(ga, a_state, a)
-        return optax.apply_updates(p, up), p_opt, optax.apply_updates(a, ua), a_state
-
     def darts_results():
+        # A fresh function per call: jit would otherwise reuse the trace made under the other REMAT_POLICY.
+        def nll(p, a, x, y):
+            logits = model.apply(p, x, jax.nn.softmax(a, axis=-1), method="mixed")
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=-1))
+
+        def darts_step(p, p_opt, a, a_state, key, x, y):
+            x = input_pipeline.augment(key, x, mean, std)
+            gp, ga = jax.grad(nll, argnums=(0, 1))(p, a, x, y)
+            up, p_opt = w_opt.update(gp, p_opt, p)
+            ua, a_state = a_opt.update(ga, a_state, a)
+            return optax.apply_updates(p, up), p_opt, optax.apply_updates(a, ua), a_state
+
         return _compile("darts", darts_step, params, w_opt.init(params), alpha, a_opt.init(alpha),
                         jax.random.key(0), images, labels)
 
