@@ -1,67 +1,87 @@
 r"""PARSEC architecture search on real images (NB201 or DARTS cell space).
 
-    python -m experiments.parsec --space=nb201 --dataset=cifar10_small --samples=4 \
-        --steps=1500 --output_dir=runs/parsec_nb201
+    nice -n 10 python -m experiments.parsec --space=nb201 --seeds=5 --output_dir=runs/parsec_nb201
+    python -m experiments.parsec --preset=paper --seeds=5 --output_dir=runs/parsec_paper   # an accelerator
 
-Trains a weight-sharing supernet and the architecture prior pi together (importance-
-weighted empirical Bayes, see jaxnas/parsec.py) and writes DIR/results.json: the learned
-pi (logits and probabilities) per seed, its MAP architecture, training curves, the
-supernet's test accuracy of the MAP architecture on the dataset's test split, and for
-the NB201 space the benchmark's cifar10_test_200ep of the MAP cell and the exact
-expected cifar10_test_200ep under pi (a sum over all 15,625 cells). DIR/prior.png
-plots pi over the steps; DIR/prior_seed<S>.json holds the final pi (for --init_prior).
+Every setting that changes the result is a field of ``jaxnas.parsec.Config`` and has one
+flag here, generated from the dataclass (help text and default from the field; the
+defaults are the CPU preset, ``--preset=paper`` swaps in NB201's search setting for any
+flag not given). Per seed: hold ``num_valid`` training images out as a validation
+split; train the weight-sharing supernet on the rest (weights only) while a quality
+gate measures, every ``gate_every`` steps, Kendall's tau between the supernet's
+validation accuracy and the NB201 table over a fixed list of ``gate_cells`` random cells;
+the search phase (pi's updates on unaugmented validation batches) starts once
+``warmup_steps`` have passed and tau > ``gate_tau``, or at ``warmup_max_steps``.
 
-Transfer: ``--init_prior=OTHER/prior_seed0.json`` starts pi from a prior learned
-elsewhere (e.g. on a smaller proxy network). ``--finetune_epochs=E`` then trains the
-MAP architecture alone (its supernet weights as the start) and reports its test
-accuracy.
+Same-compute baseline (NB201): random sampling with weight sharing. With
+``weight_sampling=uniform`` the supernet's training never depends on pi, so the run's
+final weights ARE the uniformly trained supernet of the same seed and steps; the
+baseline then draws N random cells, N chosen so that ranking them on ``eval_images``
+validation images costs the forward passes pi's updates cost (search steps x K x
+``valid_batch_size``), and picks the best by supernet validation accuracy.
+
+Writes DIR/results.json: per seed the learned pi, its MAP cell, the NB201 benchmark
+accuracy (cifar10_test_200ep) of the MAP cell, the exact expected accuracy under pi
+(a sum over all 15,625 cells), the baseline's pick, the gate's tau over the steps and
+at the start of the search, the effective sample size, timings and the machine load;
+and summaries over seeds (mean, sample std, sem, median) with a paired comparison of
+PARSEC's MAP cell and the baseline. Test images are read once, at the end, for the
+supernet test accuracy of the two picks. DIR/prior.png plots pi over the steps,
+DIR/gate.png the gate's tau; DIR/prior_seed<S>.json holds the final pi (``--init_prior``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
 import sys
 import time
+import typing
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.stats
 from absl import app, flags, logging
 
-from jaxnas import checkpoint, data, input_pipeline, parsec, plotting, training  # noqa: F401 (plotting: Agg)
+from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, plotting, supernet, training  # noqa: F401
 from jaxnas.models import darts_network, layers, nb201_network
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("space", "nb201", ["nb201", "darts"], "Cell search space.")
-flags.DEFINE_enum("dataset", "cifar10_small", input_pipeline.DATASETS, "Image dataset.")
+
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(parsec.Config))
+
+
+def _define_config_flags() -> None:
+    """One flag per parsec.Config field; its default is the field's (the CPU preset)."""
+    types = typing.get_type_hints(parsec.Config)
+    paper = parsec.PRESETS["paper"]
+    for field in dataclasses.fields(parsec.Config):
+        help_text = f"{field.metadata['help']} (paper preset: {getattr(paper, field.name)})"
+        if "choices" in field.metadata:
+            flags.DEFINE_enum(field.name, field.default, list(field.metadata["choices"]), help_text)
+        else:
+            _DEFINE[types[field.name]](field.name, field.default, help_text)
+
+
+_define_config_flags()
+flags.DEFINE_enum("preset", "cpu", list(parsec.PRESETS),
+                  "Defaults for every Config flag not given: 'cpu' (the small proxy, the flag defaults) or "
+                  "'paper' (NB201's search setting, for an accelerator).")
+flags.DEFINE_enum("space", "nb201", ["nb201", "darts"], "Cell search space (the gate and the baseline need nb201).")
 flags.DEFINE_string("data_dir", None, "Data folder (default $JAXNAS_DATA or ../shared/data).")
-flags.DEFINE_integer("samples", 4, "K: architectures sampled per step.", lower_bound=1)
-flags.DEFINE_integer("steps", 1500, "Training steps (minibatches).", lower_bound=1)
-flags.DEFINE_integer("batch_size", 64, "Minibatch size.", lower_bound=2)
-flags.DEFINE_integer("channels", 8, "C: channels of the first stage (NB201) / cells (DARTS).", lower_bound=2)
-flags.DEFINE_integer("cells", 1, "NB201: cells per stage (the benchmark network has 5).", lower_bound=1)
-flags.DEFINE_integer("layers", 5, "DARTS: number of cells (reductions at 1/3 and 2/3).", lower_bound=3)
 flags.DEFINE_enum("depthwise", "slices", ["slices", "dense"],
                   "DARTS: depthwise conv as shifted slices (faster to run) or one dense diagonal-kernel conv "
-                  "(~3x faster to compile on XLA:CPU; same function). Use dense for small-channel searches.")
-flags.DEFINE_float("learning_rate", 0.05, "Shared weights: SGD-Nesterov peak learning rate (cosine decay).")
-flags.DEFINE_float("weight_decay", 5e-4, "Shared weights: L2 (a Gaussian prior on the weights).")
-flags.DEFINE_float("prior_learning_rate", 0.01, "Adam learning rate of the prior logits pi.")
-flags.DEFINE_integer("warmup_steps", 300, "Steps with beta=0 (uniform weights, pi frozen).", lower_bound=0)
-flags.DEFINE_integer("warmup_samples", 1, "Architectures per warm-up step (uniform weights: 1 suffices).",
-                     lower_bound=1)
-flags.DEFINE_integer("ramp_steps", 300, "Steps over which beta ramps from 0 to 1.", lower_bound=0)
-flags.DEFINE_bool("control_variate", True, "Subtract the 1/K baseline in the prior gradient.")
+                  "(~3x faster to compile on XLA:CPU; the same function).")
 flags.DEFINE_integer("seed", 0, "First seed.", lower_bound=0)
 flags.DEFINE_integer("seeds", 1, "Number of seeds, run one after another (one compilation).", lower_bound=1)
-flags.DEFINE_string("output_dir", "runs/parsec", "Where results.json, prior.png and priors go.")
+flags.DEFINE_string("output_dir", "runs/parsec", "Where results.json, the plots and the priors go.")
 flags.DEFINE_integer("log_every", 50, "Steps per compiled chunk (progress line, pi snapshot).", lower_bound=1)
-flags.DEFINE_integer("eval_every", 250, "Steps between test evaluations of the MAP architecture.", lower_bound=1)
-flags.DEFINE_integer("eval_batch_size", 500, "Test batch size (BN uses batch statistics).", lower_bound=2)
 flags.DEFINE_string("init_prior", None, "prior_seed<S>.json of another run: start pi there (transfer).")
 flags.DEFINE_float("init_prior_scale", 1.0, "Multiply transferred logits by this (<1 flattens them).")
 flags.DEFINE_integer("finetune_epochs", 0, "Afterwards, train the MAP architecture alone for this many epochs.",
@@ -73,28 +93,38 @@ flags.DEFINE_bool("resume", False, "Continue each seed from its newest checkpoin
 flags.DEFINE_string("compilation_cache_dir", "default",
                     "JAX persistent compilation cache ('default': $JAXNAS_CACHE/xla, or ~/.cache/jaxnas/xla; "
                     "'': off). A resumed or repeated run loads its compiled train step instead of "
-                    "recompiling it (30-60 s+ on a CPU).")
+                    "recompiling it (a minute or more on a CPU).")
+flags.DEFINE_list("merge", None, "Instead of running: merge the results.json of these runs (folders or files; "
+                  "one setting, different seeds, e.g. seeds run as parallel processes) into OUTPUT_DIR.")
+flags.DEFINE_integer("test_batch_size", 500, "Test batch size for the final report (BN uses batch statistics).",
+                     lower_bound=2)
+
+GATE_CELLS_SEED = 20190213  # the gate's fixed random cells are the same for every seed and run
+BASELINE_STREAM = 3  # fold_in(key(seed), 3) draws the baseline's random cells
+
+# History entries recorded only at gate evaluations (the others: at every chunk).
+_GATE_KEYS = ("gate_step", "gate_tau", "gate_tau_valid_12ep", "gate_mean_accuracy")
 
 
-# NB201 cells whose supernet accuracy is logged at each evaluation (benchmark test acc).
-_REFERENCE_CELLS = {
-    "best_94.37": [3, 3, 3, 1, 2, 3],  # |conv3~0|+|conv3~0|conv3~1|+|skip~0|conv1~1|conv3~2|
-    "all_conv3x3_93.76": [3, 3, 3, 3, 3, 3],
-    "identity_86.53": [0, 4, 0, 1, 0, 0],  # only skip~0 reaches the output
-}
+def _config() -> parsec.Config:
+    """The preset with every flag the user gave applied (validated)."""
+    base = parsec.PRESETS[FLAGS.preset]
+    given = {name: FLAGS[name].value for name in CONFIG_FIELDS if FLAGS[name].present}
+    config = dataclasses.replace(base, **given)
+    try:
+        config.validate()
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    return config
 
 
-# History entries recorded only at test evaluations (the others: at every chunk).
-_EVAL_KEYS = ("eval_step", "map_test_accuracy", "reference_test_accuracy")
-
-
-def _space_setup(num_classes: int):
+def _space_setup(config: parsec.Config, num_classes: int):
     """(choices, to_arch, supernet model, describe(sample) -> dict)."""
     if FLAGS.space == "nb201":
         from jaxnas.spaces import nb201 as nb201_space
 
         space = nb201_space.NB201Space()
-        model = nb201_network.supernet(FLAGS.channels, FLAGS.cells, num_classes)
+        model = nb201_network.supernet(config.channels, config.cells, num_classes)
 
         def describe(s):
             cell = nb201_space.NB201Cell(ops=jnp.asarray(s["ops"]))
@@ -102,7 +132,7 @@ def _space_setup(num_classes: int):
                     "index": int(space.index(cell))}
 
         return parsec.nb201_choices(), parsec.nb201_to_arch, model, describe
-    model = darts_network.supernet(FLAGS.channels, FLAGS.layers, num_classes, FLAGS.depthwise)
+    model = darts_network.supernet(config.channels, config.layers, num_classes, FLAGS.depthwise)
 
     def describe(s):
         arch = parsec.darts_to_arch(s)
@@ -111,19 +141,19 @@ def _space_setup(num_classes: int):
     return parsec.darts_choices(), parsec.darts_to_arch, model, describe
 
 
-def _init_params(key, model):
+def _init_params(key, model, image_shape):
     if FLAGS.space == "nb201":
-        return nb201_network.init(key, model)
-    return darts_network.init(key, model)
+        return nb201_network.init(key, model, image_shape)
+    return darts_network.init(key, model, image_shape)
 
 
-def _standalone(arch):
+def _standalone(config: parsec.Config, arch):
     if FLAGS.space == "nb201":
         ops = np.asarray(arch)
-        return (nb201_network.standalone(ops, FLAGS.channels, FLAGS.cells),
+        return (nb201_network.standalone(ops, config.channels, config.cells),
                 lambda p: nb201_network.subnet_params(p, ops))
-    return (darts_network.standalone(arch, FLAGS.channels, FLAGS.layers, depthwise_impl=FLAGS.depthwise),
-            lambda p: darts_network.subnet_params(p, arch, FLAGS.layers))
+    return (darts_network.standalone(arch, config.channels, config.layers, depthwise_impl=FLAGS.depthwise),
+            lambda p: darts_network.subnet_params(p, arch, config.layers))
 
 
 def _initial_logits(choices):
@@ -137,14 +167,28 @@ def _initial_logits(choices):
     return logits
 
 
-def _finetune(key, arch, super_params, dataset, eval_images, eval_labels) -> dict:
+def gate_cell_indices(num: int) -> np.ndarray:
+    """The quality gate's fixed random NB201 cells (space indices; the same in every run)."""
+    return np.sort(np.random.default_rng(GATE_CELLS_SEED).choice(15625, num, replace=False))
+
+
+def baseline_num_cells(config: parsec.Config, search_steps: int) -> int:
+    """N for the same-compute baseline: ranking N cells on eval_images validation images
+    costs the forward passes of pi's updates (search_steps x K x valid_batch_size)."""
+    return max(1, round(search_steps * config.num_samples * config.valid_batch_size / config.eval_images))
+
+
+def _kendall(a, b) -> float:
+    return float(scipy.stats.kendalltau(np.asarray(a), np.asarray(b)).statistic)
+
+
+def _finetune(key, config, arch, super_params, dataset, evaluate_test) -> dict:
     """Trains the MAP architecture alone from its supernet weights; returns test accuracy."""
-    model, extract = _standalone(arch)
+    model, extract = _standalone(config, arch)
     params = {"params": extract(super_params["params"])}
-    apply_fn = lambda p, x, a: model.apply(p, x)  # noqa: E731 - the architecture is fixed
-    steps_per_epoch = training.num_batches(dataset.train.size, FLAGS.batch_size)
+    steps_per_epoch = training.num_batches(dataset.train.size, config.batch_size)
     optimizer = optax.chain(
-        optax.add_decayed_weights(FLAGS.weight_decay),
+        optax.add_decayed_weights(config.weight_decay),
         optax.sgd(optax.cosine_decay_schedule(FLAGS.finetune_learning_rate, FLAGS.finetune_epochs * steps_per_epoch),
                   momentum=0.9, nesterov=True))
 
@@ -154,15 +198,16 @@ def _finetune(key, arch, super_params, dataset, eval_images, eval_labels) -> dic
         nll = -jnp.take_along_axis(logp, batch["labels"][:, None], axis=-1)[:, 0]
         return training.weighted_mean(nll, weights), {}
 
-    train_epoch = jax.jit(lambda k, s, d: training.train(k, s, d, loss_fn, optimizer, FLAGS.batch_size, 1))
-    evaluate = jax.jit(parsec.make_evaluate(apply_fn))
+    train_epoch = jax.jit(lambda k, s, d: training.train(k, s, d, loss_fn, optimizer, config.batch_size, 1))
+    evaluate = evaluate_test(lambda p, x, a: model.apply(p, x))
+    dummy = np.zeros((1,), np.int32)  # the architecture is fixed; lax.map over one dummy
     train_data = {"images": jnp.asarray(dataset.train.images), "labels": jnp.asarray(dataset.train.labels)}
     state = training.init_state(params, optimizer)
-    before = float(evaluate(state.params, None, eval_images, eval_labels))
+    before = float(evaluate(state.params, dummy)[0][0]) / 100
     curve, start = [], time.time()
     for epoch in range(FLAGS.finetune_epochs):
         state, losses = train_epoch(jax.random.fold_in(key, epoch), state, train_data)
-        acc = float(evaluate(state.params, None, eval_images, eval_labels))
+        acc = float(evaluate(state.params, dummy)[0][0]) / 100
         curve.append({"epoch": epoch + 1, "loss": float(losses[0]), "test_accuracy": acc})
         logging.info("finetune epoch %d/%d: loss %.4f, test accuracy %.4f", epoch + 1, FLAGS.finetune_epochs,
                      float(losses[0]), acc)
@@ -171,17 +216,55 @@ def _finetune(key, arch, super_params, dataset, eval_images, eval_labels) -> dic
             "seconds": time.time() - start, "epochs": FLAGS.finetune_epochs}
 
 
+def _gate(ctx, params, valid_eval) -> dict:
+    """The quality gate: supernet validation accuracy of the fixed cells, tau against the table."""
+    evaluate = lambda p, ops: ctx["evaluate"](p, ops, *valid_eval)  # noqa: E731
+    accuracy, _ = supernet.evaluate_all(evaluate, params, ctx["gate_ops"], len(ctx["gate_ops"]),
+                                        log=lambda *_: None)
+    return {"gate_tau": _kendall(accuracy, ctx["table"][ctx["gate_indices"]]),
+            "gate_tau_valid_12ep": _kendall(accuracy, ctx["valid_12ep"][ctx["gate_indices"]]),
+            "gate_mean_accuracy": float(np.mean(accuracy))}
+
+
+def _baseline(ctx, seed, params, search_steps, valid_eval) -> dict:
+    """Random sampling with weight sharing: best of N random cells by supernet validation accuracy."""
+    config = ctx["config"]
+    num = baseline_num_cells(config, search_steps)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(seed),
+                                                                                     BASELINE_STREAM))))
+    indices = rng.choice(15625, num, replace=False)
+    start = time.time()
+    evaluate = lambda p, ops: ctx["evaluate"](p, ops, *valid_eval)  # noqa: E731
+    accuracy, loss = supernet.evaluate_all(evaluate, params, ctx["all_ops"][indices], len(ctx["gate_ops"]),
+                                           log=lambda *_: None)
+    best = int(np.lexsort((loss, -accuracy))[0])  # highest accuracy, then lowest loss
+    return {"num_cells": num, "index": int(indices[best]), "ops": ctx["all_ops"][indices[best]].tolist(),
+            "supernet_valid_accuracy": float(accuracy[best]),
+            "cifar10_test_200ep": float(ctx["table"][indices[best]]),
+            "mean_cifar10_test_200ep_of_candidates": float(np.mean(ctx["table"][indices])),
+            "tau_of_candidates": _kendall(accuracy, ctx["table"][indices]),
+            "eval_images": config.eval_images, "seconds": time.time() - start}
+
+
 def _run_seed(seed, ctx) -> dict:
     choices, to_arch, model, describe = ctx["setup"]
-    config, dataset = ctx["config"], ctx["dataset"]
+    config, nb201 = ctx["config"], FLAGS.space == "nb201"
+    dataset = input_pipeline.with_validation(ctx["dataset"], config.num_valid, seed)
+    valid_images, valid_labels = jnp.asarray(dataset.valid.images), jnp.asarray(dataset.valid.labels)
+    valid_eval = supernet.eval_arrays(dataset.valid.images[:config.eval_images],
+                                      dataset.valid.labels[:config.eval_images], dataset.mean, dataset.std,
+                                      config.eval_batch_size)
     init_key, run_key, finetune_key = jax.random.split(jax.random.key(seed), 3)
-    state = parsec.init_state(_init_params(init_key, model), _initial_logits(choices), config)
+    search_start = parsec.NOT_STARTED if nb201 else config.warmup_steps  # no gate without a table
+    params = _init_params(init_key, model, dataset.image_shape)
+    state = parsec.init_state(params, _initial_logits(choices), config, search_start)
     history: dict[str, list] = {"step": [], "seconds": [], "probabilities": [], "map": []}
     ckpt_dir = pathlib.Path(FLAGS.checkpoint_dir or pathlib.Path(FLAGS.output_dir) / "checkpoints") / f"seed_{seed}"
     ckpt = None
     if FLAGS.checkpoint_every or FLAGS.resume:
         ignored = ("resume", "seeds", "compilation_cache_dir")  # may differ between a run and its resumption
-        run_info = {"seed": seed, "flags": {k: v for k, v in ctx["run_flags"].items() if k not in ignored}}
+        run_info = {"seed": seed, "flags": {k: v for k, v in ctx["run_flags"].items() if k not in ignored},
+                    "config": dataclasses.asdict(config)}
         ckpt = checkpoint.Checkpointer(ckpt_dir, run_info)
     elapsed = 0.0
     if FLAGS.resume and ckpt.latest_step() is not None:
@@ -192,8 +275,8 @@ def _run_seed(seed, ctx) -> dict:
         keep = sum(1 for s in history["step"] if s <= restored_step)
         if not keep or history["step"][keep - 1] != restored_step:
             raise RuntimeError(f"{ckpt_dir}: history.json does not reach checkpoint step {restored_step}")
-        keep_eval = sum(1 for s in history.get("eval_step", []) if s <= restored_step)
-        history = {k: v[:keep_eval] if k in _EVAL_KEYS else v[:keep] for k, v in history.items()}
+        keep_gate = sum(1 for s in history.get("gate_step", []) if s <= restored_step)
+        history = {k: v[:keep_gate] if k in _GATE_KEYS else v[:keep] for k, v in history.items()}
         elapsed = history["seconds"][-1] if history["seconds"] else 0.0
         logging.info("seed %d: resumed at step %d", seed, int(state.step))
     # Commit the state to the device either way: a restored (committed) state would
@@ -201,52 +284,54 @@ def _run_seed(seed, ctx) -> dict:
     state = jax.device_put(state, jax.local_devices()[0])
 
     images, labels = jnp.asarray(dataset.train.images), jnp.asarray(dataset.train.labels)
-    eval_images, eval_labels = ctx["eval_batches"]
-    start = time.time() - elapsed
+    start, load_start, cpu_start = time.time() - elapsed, os.getloadavg(), time.process_time()
     while int(state.step) < config.steps:
         step0 = int(state.step)
-        n = min(FLAGS.log_every, config.steps - step0)
-        phase = "warmup" if step0 < config.warmup_steps else "search"
-        if phase == "warmup":
-            n = min(n, config.warmup_steps - step0)
-        state, metrics = ctx["run_chunk"][phase](state, run_key, images, labels, n)
+        n = min(FLAGS.log_every - step0 % FLAGS.log_every, config.steps - step0)
+        waiting = int(state.search_start) == parsec.NOT_STARTED
+        if nb201:  # chunks end at every gate evaluation
+            n = min(n, config.gate_every - step0 % config.gate_every)
+            if waiting and step0 < config.warmup_max_steps:
+                n = min(n, config.warmup_max_steps - step0)
+        state, metrics = ctx["run_chunk"](state, run_key, images, labels, valid_images, valid_labels, n)
         metrics = {k: np.asarray(v)[:n] for k, v in metrics.items()}
         step = int(state.step)
         probs = parsec.probabilities(choices, state.logits)
         map_sample = parsec.map_architecture(choices, state.logits)
-        point = {"step": step, "seconds": time.time() - start,
-                 **{k: float(v.mean()) for k, v in metrics.items()}, "map": describe(map_sample)}
-        if FLAGS.space == "nb201":
+        searching = metrics["searching"] > 0
+        point = {"step": step, "seconds": time.time() - start, "loss": float(metrics["loss"].mean()),
+                 "accuracy": float(metrics["accuracy"].mean()), "entropy": float(metrics["entropy"][-1]),
+                 "search_steps": int(searching.sum())}
+        for k in ("ess", "beta", "valid_loss"):  # pi's statistics exist on search steps only
+            point[k] = float(metrics[k][searching].mean()) if searching.any() else None
+        point["map"] = describe(map_sample)
+        if nb201:
             point["map_benchmark"] = float(ctx["table"][point["map"]["index"]])
             point["expected_benchmark"] = float(parsec.nb201_expected_accuracy(probs["ops"], ctx["table"]))
-        if step % FLAGS.eval_every == 0 or step == config.steps:
-            point["eval_step"] = step
-            # Architectures go in as host arrays: one compiled evaluate for all of them.
-            host = lambda a: jax.tree_util.tree_map(lambda v: np.asarray(v, np.int32), a)  # noqa: E731
-            point["map_test_accuracy"] = float(ctx["evaluate"](state.params, host(to_arch(map_sample)), eval_images,
-                                                               eval_labels))
-            # Fixed reference cells show what the shared weights currently favour.
-            point["reference_test_accuracy"] = {
-                name: float(ctx["evaluate"](state.params, host(ops), eval_images, eval_labels))
-                for name, ops in ctx["references"].items()}
+            if step % config.gate_every == 0 or step == config.steps or (waiting and step == config.warmup_max_steps):
+                point["gate_step"] = step
+                point.update(_gate(ctx, state.params, valid_eval))
+                if waiting and step >= config.warmup_steps and (
+                        point["gate_tau"] > config.gate_tau or step >= config.warmup_max_steps):
+                    # Committed like the rest of the state: an uncommitted leaf would recompile the step.
+                    state = jax.device_put(state._replace(search_start=np.int32(step)), jax.local_devices()[0])
+                    logging.info("seed %d: search phase starts at step %d (gate tau %.3f, %s)", seed, step,
+                                 point["gate_tau"], "gate open" if point["gate_tau"] > config.gate_tau
+                                 else "step limit")
         for k, v in point.items():
             history.setdefault(k, []).append(v)
         history["probabilities"].append(parsec.to_json(probs))
         bench = (f", MAP {point['map_benchmark']:.2f} / E_pi {point['expected_benchmark']:.2f} (NB201 test)"
-                 if FLAGS.space == "nb201" else "")
-        test = f", MAP supernet test acc {point['map_test_accuracy']:.4f}" if "map_test_accuracy" in point else ""
-        if "reference_test_accuracy" in point and point["reference_test_accuracy"]:
-            test += " (references: " + ", ".join(
-                f"{k} {v:.4f}" for k, v in point["reference_test_accuracy"].items()) + ")"
-        logging.info("seed %d step %d/%d (%.0fs): loss %.3f, acc %.3f, ESS %.2f/%d, beta %.2f, H(pi) %.2f%s%s",
-                     seed, step, config.steps, point["seconds"], point["loss"], point["accuracy"], point["ess"],
-                     config.warmup_samples if phase == "warmup" else config.num_samples, point["beta"],
-                     point["entropy"], bench, test)
+                 if nb201 else "")
+        gate = f", gate tau {point['gate_tau']:.3f}" if "gate_tau" in point else ""
+        prior = (f", ESS {point['ess']:.2f}/{config.num_samples} beta {point['beta']:.3g}"
+                 if point["ess"] is not None else " (warm-up)")
+        logging.info("seed %d step %d/%d (%.0fs): loss %.3f, acc %.3f%s, H(pi) %.2f%s%s", seed, step, config.steps,
+                     point["seconds"], point["loss"], point["accuracy"], prior, point["entropy"], bench, gate)
         if ckpt is not None and FLAGS.checkpoint_every and (
                 step // FLAGS.checkpoint_every > step0 // FLAGS.checkpoint_every or step == config.steps):
-            tmp = ckpt_dir / "history.json.tmp"  # history first (atomic rename), then the state
-            tmp.write_text(json.dumps(history))
-            tmp.replace(ckpt_dir / "history.json")
+            # History first (atomic rename), then the state.
+            outputs.write_json(ckpt_dir / "history.json", history, indent=None)
             ckpt.save(step, state)
     if ckpt is not None:
         ckpt.close()
@@ -254,30 +339,55 @@ def _run_seed(seed, ctx) -> dict:
 
     map_sample = parsec.map_architecture(choices, state.logits)
     probs = parsec.probabilities(choices, state.logits)
+    search_start = int(state.search_start)
+    search_steps = config.steps - search_start
     result = {
         "seed": seed,
         "logits": parsec.to_json(state.logits),
         "probabilities": parsec.to_json(probs),
         "map": describe(map_sample),
         "entropy": float(parsec.entropy(choices, state.logits)),
-        "map_test_accuracy_supernet": history["map_test_accuracy"][-1],
+        "search_start": search_start,
+        "search_steps": search_steps,
         "search_seconds": seconds,
+        # CPU time of this process (all threads) since the start or resumption: the wall time
+        # above depends on what else runs on the machine (load average: 1-minute, start and end).
+        "cpu_seconds": time.process_time() - cpu_start,
+        "load_average_start_end": [load_start[0], os.getloadavg()[0]],
         "curves": {k: v for k, v in history.items() if k not in ("probabilities",)},
         "probabilities_over_time": history["probabilities"],
     }
-    if FLAGS.space == "nb201":
+    searched = [i for i, s in enumerate(history["search_steps"]) if s]
+    result["ess_mean"] = float(np.mean([history["ess"][i] for i in searched])) if searched else None
+    result["beta_mean"] = float(np.mean([history["beta"][i] for i in searched])) if searched else None
+    archs = [to_arch(map_sample)]
+    if nb201:
         result["map_cifar10_test_200ep"] = float(ctx["table"][result["map"]["index"]])
         result["expected_cifar10_test_200ep"] = float(parsec.nb201_expected_accuracy(probs["ops"], ctx["table"]))
-    prior_file = pathlib.Path(FLAGS.output_dir) / f"prior_seed{seed}.json"
-    prior_file.write_text(json.dumps({"space": FLAGS.space, "seed": seed, "logits": result["logits"],
-                                      "probabilities": result["probabilities"], "source": str(FLAGS.output_dir)}))
+        gate_steps = history.get("gate_step", [])
+        at_start = gate_steps.index(search_start)
+        result["tau_at_search_start"] = history["gate_tau"][at_start]
+        result["gate_opened_by"] = "tau" if result["tau_at_search_start"] > config.gate_tau else "step_limit"
+        result["tau_final"] = history["gate_tau"][-1]
+        result["baseline"] = _baseline(ctx, seed, state.params, search_steps, valid_eval)
+        result["baseline_cifar10_test_200ep"] = result["baseline"]["cifar10_test_200ep"]
+        archs.append(jnp.asarray(result["baseline"]["ops"], jnp.int32))
+    # The test split is read here only, for the final report.
+    stacked = jax.tree_util.tree_map(lambda *a: jnp.stack([jnp.asarray(x, jnp.int32) for x in a]), *archs)
+    test_accuracy, _ = ctx["evaluate_test"](model.apply)(state.params, stacked)
+    result["map_test_accuracy_supernet"] = float(test_accuracy[0]) / 100
+    if nb201:
+        result["baseline"]["test_accuracy_supernet"] = float(test_accuracy[1]) / 100
+    outputs.write_json(pathlib.Path(FLAGS.output_dir) / f"prior_seed{seed}.json",
+                       {"space": FLAGS.space, "seed": seed, "logits": result["logits"],
+                        "probabilities": result["probabilities"], "source": str(FLAGS.output_dir)}, indent=None)
     if FLAGS.finetune_epochs:
-        result["finetune"] = _finetune(finetune_key, to_arch(map_sample), state.params, dataset,
-                                       eval_images, eval_labels)
+        result["finetune"] = _finetune(finetune_key, config, to_arch(map_sample), state.params, dataset,
+                                       ctx["evaluate_test"])
     return result
 
 
-def _plot_prior(results: list, choices, path: pathlib.Path) -> None:
+def _plot_prior(results: list, choices, path: pathlib.Path, space: str) -> None:
     """pi over the steps: one panel per categorical, option probabilities stacked."""
     import matplotlib.pyplot as plt  # noqa: PLC0415 - jaxnas.plotting selected the Agg backend
 
@@ -298,18 +408,48 @@ def _plot_prior(results: list, choices, path: pathlib.Path) -> None:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=7)
-    fig.suptitle(f"PARSEC prior over steps ({FLAGS.space}, seed {run['seed']})", fontsize=9)
+    fig.suptitle(f"PARSEC prior over steps ({space}, seed {run['seed']})", fontsize=9)
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    fig.savefig(path, dpi=110)
+    outputs.save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
-def _config() -> parsec.Config:
-    return parsec.Config(
-        num_samples=FLAGS.samples, batch_size=FLAGS.batch_size, steps=FLAGS.steps,
-        learning_rate=FLAGS.learning_rate, weight_decay=FLAGS.weight_decay,
-        prior_learning_rate=FLAGS.prior_learning_rate, warmup_steps=FLAGS.warmup_steps,
-        warmup_samples=FLAGS.warmup_samples, ramp_steps=FLAGS.ramp_steps, control_variate=FLAGS.control_variate)
+def _plot_gate(results: list, path: pathlib.Path) -> None:
+    """The gate's tau over the steps, one line per seed, with each seed's search start."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for r in results:
+        line, = ax.plot(r["curves"]["gate_step"], r["curves"]["gate_tau"], marker="o", ms=3,
+                        label=f"seed {r['seed']}")
+        ax.axvline(r["search_start"], color=line.get_color(), ls=":", lw=1)
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xlabel("step (dotted: search starts)")
+    ax.set_ylabel("Kendall tau, gate cells")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    outputs.save_figure(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def summarize(values) -> dict:
+    """mean, sample std (ddof=1), sem, median, min, max and the values."""
+    v = np.asarray(values, np.float64)
+    std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return {"mean": float(v.mean()), "std": std, "sem": std / np.sqrt(v.size), "median": float(np.median(v)),
+            "min": float(v.min()), "max": float(v.max()), "n": int(v.size), "values": v.tolist()}
+
+
+def paired_comparison(a, b) -> dict:
+    """a - b on the same seeds: mean, sample std, wins/ties/losses, paired t and Wilcoxon p-values."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    diff = a - b
+    out = {**summarize(diff), "wins": int((diff > 0).sum()), "ties": int((diff == 0).sum()),
+           "losses": int((diff < 0).sum()), "t_test_p": None, "wilcoxon_p": None}
+    if diff.size > 1 and np.any(diff != 0):
+        out["t_test_p"] = float(scipy.stats.ttest_rel(a, b).pvalue)
+        out["wilcoxon_p"] = float(scipy.stats.wilcoxon(a, b, zero_method="zsplit").pvalue)
+    return out
 
 
 def _enable_compilation_cache() -> None:
@@ -321,88 +461,142 @@ def _enable_compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def _make_context(setup, config: parsec.Config, dataset, table) -> dict:
+def _make_context(setup, config: parsec.Config, dataset, bench) -> dict:
     """Compiled pieces and data of a run (``setup`` as returned by :func:`_space_setup`)."""
     choices, to_arch, model, _ = setup
-    chunks = {}
-    for phase, k in (("warmup", config.warmup_samples), ("search", config.num_samples)):
-        if phase == "search" and k == config.warmup_samples:
-            chunks[phase] = chunks["warmup"]  # same K: beta is traced, so one program serves both phases
-            continue
-        step_fn = parsec.make_train_step(model.apply, choices, to_arch, config, dataset.mean, dataset.std, k)
-        # One compiled program per phase whatever the chunk length (num_steps is traced).
-        chunks[phase] = jax.jit(parsec.make_run_steps(step_fn, config.batch_size, FLAGS.log_every))
-    images, labels = input_pipeline.eval_batches(dataset.test, FLAGS.eval_batch_size)
-    eval_images = jax.jit(lambda x: input_pipeline.normalize(x, dataset.mean, dataset.std))(images)
-    return {
-        "setup": setup, "config": config, "dataset": dataset, "table": table, "run_chunk": chunks,
-        "evaluate": jax.jit(parsec.make_evaluate(model.apply)),
-        "references": _REFERENCE_CELLS if FLAGS.space == "nb201" else {},
-        "eval_batches": (eval_images, jnp.asarray(labels)), "run_flags": _flag_values(),
-    }
+    step_fn = parsec.make_train_step(model.apply, choices, to_arch, config, dataset.mean, dataset.std)
+    # One compiled program for warm-up and search, whatever the chunk length (num_steps is traced).
+    run_chunk = jax.jit(parsec.make_run_steps(step_fn, config, FLAGS.log_every))
+    test_eval = supernet.eval_arrays(dataset.test.images, dataset.test.labels, dataset.mean, dataset.std,
+                                     min(FLAGS.test_batch_size, dataset.test.size))
+
+    def evaluate_test(apply_fn):  # (params, archs) -> (accuracy %, CE) on the test split
+        evaluate = supernet.make_arch_evaluator(apply_fn)
+        return lambda params, archs: evaluate(params, archs, *test_eval)
+
+    ctx = {"setup": setup, "config": config, "dataset": dataset, "run_chunk": run_chunk,
+           "evaluate": supernet.make_arch_evaluator(model.apply), "evaluate_test": evaluate_test,
+           "run_flags": _flag_values()}
+    if bench is not None:
+        from jaxnas.spaces import nb201 as nb201_space  # noqa: PLC0415
+
+        space = nb201_space.NB201Space()
+        ctx["all_ops"] = np.asarray(space.from_index_batch(jnp.arange(space.num_architectures)).ops, np.int32)
+        ctx["table"] = np.asarray(bench.reported, np.float64)
+        ctx["valid_12ep"] = np.asarray(bench.columns["cifar10_valid_12ep"], np.float64)
+        ctx["gate_indices"] = gate_cell_indices(config.gate_cells)
+        ctx["gate_ops"] = ctx["all_ops"][ctx["gate_indices"]]
+    return ctx
+
+
+def summary_of(results: list, table_mean: float | None) -> tuple[dict, list]:
+    """(summary over seeds, the summarised keys): each key's :func:`summarize`, and for NB201
+    the paired comparison of PARSEC's MAP cell with the same-compute baseline."""
+    summary: dict[str, Any] = {"seeds": [r["seed"] for r in results]}
+    keys = ["map_test_accuracy_supernet", "search_seconds", "cpu_seconds", "entropy"]
+    nb201 = "map_cifar10_test_200ep" in results[0]
+    if nb201:
+        keys += ["map_cifar10_test_200ep", "expected_cifar10_test_200ep", "baseline_cifar10_test_200ep",
+                 "tau_at_search_start", "tau_final", "search_start", "ess_mean"]
+    if "finetune" in results[0]:
+        for r in results:
+            r["finetune_test_accuracy"] = r["finetune"]["test_accuracy"]
+        keys.append("finetune_test_accuracy")
+    keys = [k for k in keys if all(r.get(k) is not None for r in results)]
+    for k in keys:
+        summary[k] = summarize([r[k] for r in results])
+    if nb201:
+        summary["map_minus_baseline"] = paired_comparison([r["map_cifar10_test_200ep"] for r in results],
+                                                          [r["baseline_cifar10_test_200ep"] for r in results])
+        summary["random_cell_mean_cifar10_test_200ep"] = table_mean
+    return summary, keys
+
+
+def _write_outputs(out: pathlib.Path, record: dict, choices) -> None:
+    results, summary = record["runs"], record["summary"]
+    outputs.write_json(out / "results.json", record)
+    _plot_prior(results, choices, out / "prior.png", record["space"])
+    if record["space"] == "nb201":
+        _plot_gate(results, out / "gate.png")
+    for k in record["summarised"]:
+        print(f"  {k}: {summary[k]['mean']:.4f} ± {summary[k]['std']:.4f} (sample std)  {summary[k]['values']}")
+    if "map_minus_baseline" in summary:
+        d = summary["map_minus_baseline"]
+        print(f"  MAP - baseline: {d['mean']:+.3f} ± {d['std']:.3f}, wins/ties/losses {d['wins']}/{d['ties']}/"
+              f"{d['losses']}, paired t p={d['t_test_p']}, Wilcoxon p={d['wilcoxon_p']}")
+    for r in results:
+        print(f"  seed {r['seed']}: MAP {r['map'].get('string', r['map'].get('genotype'))}")
+    print(f"PARSEC {record['space']} -> {out / 'results.json'}")
+
+
+def _merge(out: pathlib.Path) -> None:
+    """--merge: one results.json (summary, paired comparison, plots) from runs of separate processes."""
+    records = []
+    for path in FLAGS.merge:
+        path = pathlib.Path(path)
+        records.append(json.loads((path / "results.json" if path.is_dir() else path).read_text()))
+    first = records[0]
+    for other in records[1:]:
+        if (other["config"], other["space"]) != (first["config"], first["space"]):
+            raise app.UsageError("--merge: the runs differ in config or space; only runs of one setting merge")
+    results = sorted((r for rec in records for r in rec["runs"]), key=lambda r: r["seed"])
+    seeds = [r["seed"] for r in results]
+    if len(set(seeds)) != len(seeds):
+        raise app.UsageError(f"--merge: a seed appears twice ({seeds})")
+    summary, keys = summary_of(results, first["summary"].get("random_cell_mean_cifar10_test_200ep"))
+    record = {**{k: v for k, v in first.items() if k not in ("runs", "summary", "wall_seconds", "command")},
+              "command": " ".join(["python -m experiments.parsec", *sys.argv[1:]]),
+              "merged": [{"command": rec["command"], "wall_seconds": rec["wall_seconds"]} for rec in records],
+              "summary": summary, "summarised": keys, "runs": results}
+    choices = parsec.nb201_choices() if first["space"] == "nb201" else parsec.darts_choices()
+    _write_outputs(out, record, choices)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        out = outputs.prepare_output_dir(FLAGS.output_dir)
+    except outputs.OutputDirError as err:
+        raise app.UsageError(str(err)) from err
+    if FLAGS.merge:
+        return _merge(out)
     config = _config()
     try:
-        config.validate()
-    except ValueError as err:
-        raise app.UsageError(str(err)) from err
-    try:
-        dataset = input_pipeline.load(FLAGS.dataset, FLAGS.data_dir)
-        table = None
+        dataset = input_pipeline.downsample(input_pipeline.load(config.dataset, FLAGS.data_dir), config.image_size)
+        bench = None
         if FLAGS.space == "nb201":
             from jaxnas import benchmarks  # noqa: PLC0415
 
             bench = benchmarks.load_benchmark("nb201_cifar10", FLAGS.data_dir)
-            table = jnp.asarray(bench.reported)  # cifar10_test_200ep, space index order
     except (data.DataFileError, ImportError) as err:
         sys.exit(f"error: {err}")
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     _enable_compilation_cache()
-    setup = _space_setup(dataset.num_classes)
-    choices, to_arch, model, _ = setup
-    ctx = _make_context(setup, config, dataset, table)
-    logging.info("PARSEC %s on %s: %s", FLAGS.space, dataset.name, config)
+    setup = _space_setup(config, dataset.num_classes)
+    choices, _, model, _ = setup
+    ctx = _make_context(setup, config, dataset, bench)
+    logging.info("PARSEC %s on %s (preset %s): %s", FLAGS.space, dataset.name, FLAGS.preset, config)
+    wall = time.time()
     results = [_run_seed(seed, ctx) for seed in range(FLAGS.seed, FLAGS.seed + FLAGS.seeds)]
-
-    summary: dict[str, Any] = {"seeds": [r["seed"] for r in results]}
-    keys = ["map_test_accuracy_supernet", "search_seconds"]
-    if FLAGS.space == "nb201":
-        keys += ["map_cifar10_test_200ep", "expected_cifar10_test_200ep"]
-    if FLAGS.finetune_epochs:
-        for r in results:
-            r["finetune_test_accuracy"] = r["finetune"]["test_accuracy"]
-        keys.append("finetune_test_accuracy")
-    for k in keys:
-        values = np.array([r[k] for r in results], np.float64)
-        summary[k] = {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+    summary, keys = summary_of(results, float(ctx["table"].mean()) if bench is not None else None)
     record = {
         "command": " ".join(["python -m experiments.parsec", *sys.argv[1:]]),
-        "space": FLAGS.space, "dataset": dataset.name, "config": config.__dict__, "flags": _flag_values(),
-        "network": {"params_supernet": None}, "summary": summary, "runs": results,
+        "space": FLAGS.space, "dataset": dataset.name, "preset": FLAGS.preset, "config": dataclasses.asdict(config),
+        "flags": _flag_values(), "wall_seconds": time.time() - wall, "cpu_count": os.cpu_count(),
+        "network": {"params_supernet": layers.count_params(_init_params(jax.random.key(0), model,
+                                                                          dataset.image_shape))},
+        "summary": summary, "summarised": keys, "runs": results,
     }
-    record["network"]["params_supernet"] = layers.count_params(_init_params(jax.random.key(0), model))
-    (out / "results.json").write_text(json.dumps(record, indent=1))
-    _plot_prior(results, choices, out / "prior.png")
-    for k in keys:
-        print(f"  {k}: {summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}  {summary[k]['values']}")
-    for r in results:
-        print(f"  seed {r['seed']}: MAP {r['map'].get('string', r['map'].get('genotype'))}")
-    print(f"PARSEC {FLAGS.space} -> {out / 'results.json'}, {out / 'prior.png'}")
+    if bench is not None:
+        record["gate_cells"] = ctx["gate_indices"].tolist()
+    _write_outputs(out, record, choices)
 
 
-_OWN_FLAGS = (
-    "space", "dataset", "data_dir", "samples", "steps", "batch_size", "channels", "cells", "layers", "depthwise",
-    "learning_rate", "weight_decay", "prior_learning_rate", "warmup_steps", "warmup_samples", "ramp_steps",
-    "control_variate",
-    "seed", "seeds", "output_dir", "log_every", "eval_every", "eval_batch_size", "init_prior", "init_prior_scale",
+_OWN_FLAGS = CONFIG_FIELDS + (
+    "preset", "space", "data_dir", "depthwise", "seed", "seeds", "output_dir", "log_every", "init_prior", "init_prior_scale",
     "finetune_epochs", "finetune_learning_rate", "checkpoint_dir", "checkpoint_every", "resume",
-    "compilation_cache_dir",
+    "compilation_cache_dir", "test_batch_size", "merge",
 )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
+import os
 import time
 import typing
 
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, supernet
+from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, outputs, supernet
 from jaxnas.spaces import nb201
 
 FLAGS = flags.FLAGS
@@ -42,18 +42,27 @@ flags.DEFINE_integer("max_cells", None, "Evaluate only the first N cells (smoke 
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float}
 for _field in dataclasses.fields(supernet.SupernetConfig):
     _TYPES[typing.get_type_hints(supernet.SupernetConfig)[_field.name]](
-        _field.name, None, f"supernet {_field.name} (default {_field.default}).")
+        _field.name, _field.default, f"Supernet {_field.name} (SupernetConfig).")
+
+
+def _config() -> supernet.SupernetConfig:
+    fields = dataclasses.fields(supernet.SupernetConfig)
+    config = supernet.SupernetConfig(**{f.name: FLAGS[f.name].value for f in fields})
+    try:
+        config.validate()
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    return config
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    overrides = {f.name: FLAGS[f.name].value for f in dataclasses.fields(supernet.SupernetConfig)
-                 if FLAGS[f.name].value is not None}
-    config = dataclasses.replace(supernet.SupernetConfig(), **overrides)
-    config.validate()
-    out = pathlib.Path(FLAGS.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config = _config()
+    try:
+        out = outputs.prepare_output_dir(FLAGS.output_dir)
+    except outputs.OutputDirError as err:
+        raise app.UsageError(str(err)) from err
 
     data = input_pipeline.with_validation(input_pipeline.load(FLAGS.dataset, FLAGS.data_dir),
                                           config.num_valid, config.seed)
@@ -67,8 +76,13 @@ def main(argv):
     training_config = {k: v for k, v in dataclasses.asdict(config).items() if not k.startswith("eval_")}
     ckpt = checkpoint.Checkpointer(out / "checkpoints", {"config": training_config,
                                                          "dataset": FLAGS.dataset, "space": FLAGS.space})
+    seconds_file = out / "checkpoints" / "train_seconds.json"  # training time of the saved steps
+    earlier_seconds = 0.0
     if FLAGS.resume and ckpt.latest_step() is not None:
         step, state = ckpt.restore(state)
+        if seconds_file.exists():
+            saved = json.loads(seconds_file.read_text())
+            earlier_seconds = saved["train_seconds"] if saved["step"] == step else float("nan")
         logging.info("resumed from step %d", step)
     elif not FLAGS.resume and ckpt.latest_step() is not None:
         raise app.UsageError(f"{out / 'checkpoints'} holds a checkpoint; pass --resume or use a new --output_dir")
@@ -80,10 +94,13 @@ def main(argv):
     while int(state.step) < total:
         state, losses = chunk(state, train_key)
         epoch_losses.append(float(jnp.mean(losses)))
+        outputs.write_json(seconds_file, {"step": int(state.step),
+                                          "train_seconds": earlier_seconds + time.perf_counter() - start})
         ckpt.save(int(state.step), state)
         logging.info("epoch %d/%d: train loss %.4f, %.0fs", int(state.step) // per_epoch, config.epochs,
                      epoch_losses[-1], time.perf_counter() - start)
-    train_seconds = time.perf_counter() - start
+    train_seconds_this_process = time.perf_counter() - start
+    train_seconds = earlier_seconds + train_seconds_this_process
     ckpt.close()
 
     space = nb201.NB201Space()
@@ -101,23 +118,28 @@ def main(argv):
     num = all_ops.shape[0]
     bench = benchmarks.load_benchmark("nb201_cifar10", FLAGS.data_dir)
     taus = {}
-    for name, truth in [("cifar10_test_200ep", bench.reported), ("cifar10_valid_12ep", bench.columns["cifar10_valid_12ep"]),
+    for name, truth in [("cifar10_test_200ep", bench.reported),
+                        ("cifar10_valid_12ep", bench.columns["cifar10_valid_12ep"]),
                         ("cifar10_test_12ep", bench.columns["cifar10_test_12ep"])]:
         for label_name, values in [("accuracy", accuracy), ("neg_loss", -loss)]:
             taus[f"{label_name}_vs_{name}"] = float(metrics.kendall_tau(jnp.asarray(truth[:num]), jnp.asarray(values)))
     table = np.full(space.num_architectures, np.nan, np.float32)
     table[:num] = weak
-    np.savez(out / "weak_labels.npz", weak_labels=table, supernet_accuracy=accuracy, supernet_neg_loss=-loss,
-             ops=all_ops)
+    # Cost of the weak labels (read by the predictor experiments): measured training time
+    # (all processes of a resumed run), measured time to evaluate the table, steps.
+    outputs.save_npz(out / "weak_labels.npz", weak_labels=table, supernet_accuracy=accuracy,
+                     supernet_neg_loss=-loss, ops=all_ops, train_seconds=np.float64(train_seconds),
+                     eval_seconds=np.float64(eval_seconds), steps=np.int64(total))
     results = {
         "config": dataclasses.asdict(config), "dataset": FLAGS.dataset, "train_images": data.train.size,
         "steps": total, "epoch_train_loss": epoch_losses,
-        "train_seconds_this_process": train_seconds, "eval_seconds": eval_seconds, "cells_evaluated": num,
+        "train_seconds": train_seconds, "train_seconds_this_process": train_seconds_this_process,
+        "eval_seconds": eval_seconds, "cells_evaluated": num,
         "kendall_tau": taus, "weak_label": FLAGS.weak_label,
         "supernet_accuracy_mean": float(accuracy.mean()), "supernet_accuracy_max": float(accuracy.max()),
-        "note": "timings on a shared, contended 2-core CPU",
+        "load_average": os.getloadavg()[0], "cpu_count": os.cpu_count(),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    outputs.write_json(out / "results.json", results)
     logging.info("supernet: train %.0fs, eval of %d cells %.0fs, tau %s", train_seconds, num, eval_seconds, taus)
 
 

@@ -126,6 +126,28 @@ def with_validation(data: ImageData, num_valid: int, seed: int = 0) -> ImageData
     return dataclasses.replace(data, train=train, valid=valid)
 
 
+def downsample(data: ImageData, size: int) -> ImageData:
+    """Every split average-pooled to ``size`` x ``size`` pixels (uint8, rounded): a cheaper
+    proxy task (NB201's ImageNet16 is 16 x 16). Normalisation statistics are recomputed
+    from the pooled training split. ``size`` must divide the image size."""
+    height, width = data.image_shape[:2]
+    if size < 1 or height % size or width % size:
+        raise ValueError(f"image size {size} must divide the images' {height}x{width}")
+    if size == height == width:
+        return data
+
+    def pool(split: Optional[Split]) -> Optional[Split]:
+        if split is None:
+            return None
+        n, c = split.images.shape[0], split.images.shape[-1]
+        blocks = split.images.reshape(n, size, height // size, size, width // size, c).astype(np.float32)
+        return Split(np.round(blocks.mean(axis=(2, 4))).astype(np.uint8), split.labels)
+
+    train = pool(data.train)
+    mean, std = channel_stats(train.images)
+    return dataclasses.replace(data, train=train, test=pool(data.test), valid=pool(data.valid), mean=mean, std=std)
+
+
 def normalize(images: jax.Array, mean, std) -> jax.Array:
     """uint8 (or [0, 255] float) images -> float32, per-channel standardised."""
     x = jnp.asarray(images, jnp.float32) / 255.0
@@ -152,8 +174,11 @@ def random_crop_flip(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Arr
     return jax.vmap(one)(jax.random.split(key, images.shape[0]), padded)
 
 
-def augment(key: jax.Array, images: jax.Array, mean, std, pad: int = 4) -> jax.Array:
-    """Training view of a uint8 batch: crop + flip (black padding), then normalise."""
+def augment(key: jax.Array, images: jax.Array, mean, std, pad: Optional[int] = None) -> jax.Array:
+    """Training view of a uint8 batch: crop + flip (black padding), then normalise.
+
+    ``pad`` defaults to an eighth of the image height (4 for CIFAR's 32 x 32)."""
+    pad = images.shape[1] // 8 if pad is None else pad
     return normalize(random_crop_flip(key, images, pad), mean, std)
 
 

@@ -8,35 +8,44 @@ Empirical Bayes maximises the marginal likelihood
 
     log p(y | X, w, pi) = log sum_alpha p(alpha | pi) p(y | X, w, alpha)
 
-over w and pi. Its gradients are posterior expectations (Fisher's identity):
+over pi. Its gradient is a posterior expectation (Fisher's identity):
 
-    grad_w  = E_{p(alpha | y, X, w, pi)} [ grad_w log p(y | X, w, alpha) ]
     grad_pi = E_{p(alpha | y, X, w, pi)} [ grad_pi log p(alpha | pi) ]
 
 Estimator (one step, one minibatch). Draw alpha_1..K ~ p(alpha | pi) (the prior is the
-proposal; a vmapped draw), compute l_k = log p(y | X, w, alpha_k) with the shared weights,
-and self-normalise: omega_k = exp(l_k) / sum_j exp(l_j) (importance weights, summing to
-1, since posterior / proposal is proportional to the likelihood). Then
+proposal; a vmapped draw), compute l_k = log p(y | X, w, alpha_k) with the shared weights
+(``lax.map``: one architecture's memory at a time) and self-normalise:
+omega_k = exp(beta l_k) / sum_j exp(beta l_j). Then
 
-    g_w  = sum_k omega_k grad_w l_k        = grad_w log( (1/K) sum_k exp(l_k) )
-    g_pi = sum_k (omega_k - 1/K) grad_pi log p(alpha_k | pi)
+    g_pi = sum_k (omega_k - 1/K) grad_pi log p(alpha_k | pi) = sum_k (omega_k - 1/K) onehot(alpha_k)
 
-``g_w`` is exactly the gradient of the log of the Monte Carlo marginal-likelihood
-estimate (an IWAE-style bound), computed one architecture at a time with an online
-log-sum-exp (:func:`weighted_gradient`), so memory is that of one architecture.
+(categorical logits: grad log p(alpha | pi) = onehot(alpha) - softmax(pi); the 1/K term is
+a control variate with expectation 0 under the prior, so with equal likelihoods g_pi is
+exactly 0). The paper's weight gradient is the same posterior expectation of
+grad_w l_k, i.e. the gradient of the log of the Monte Carlo marginal-likelihood estimate
+(IWAE); :func:`weighted_gradient` computes sum_k omega_k grad_w l_k.
 
-Variance control, all in this module:
-* self-normalisation (the weights sum to 1: no unknown normaliser, bounded weights);
-* a control variate in g_pi: (1/K) sum_k grad log p(alpha_k | pi) has expectation 0
-  under the prior, so subtracting it leaves the estimator's expectation unchanged but
-  removes the pure-noise drift of pi that an unweighted sample would otherwise cause
-  (with equal likelihoods g_pi is exactly 0). For categorical logits,
-  grad log p(alpha | pi) = onehot(alpha) - softmax(pi), so g_pi = sum_k (omega_k - 1/K)
-  onehot(alpha_k);
-* likelihood tempering: omega proportional to exp(beta * l_k) with beta ramped 0 -> 1
-  (``beta_schedule``). beta = 0 is uniform weights (every sampled architecture trains
-  the shared weights equally and pi stays put) while the supernet is untrained and
-  likelihood differences reflect training order rather than architecture quality.
+Protocol (what this module runs, :func:`make_train_step`):
+
+* Two data streams: the weights train on augmented batches of the TRAINING split; pi is
+  fitted on unaugmented batches of a held-out VALIDATION split (as DARTS, GDAS and the
+  NB201 one-shot baselines fit their architecture parameters). Test data never enter.
+* Weights (``Config.weight_sampling``): ``"uniform"`` draws the architectures of the
+  weight step uniformly (single-path one-shot): every op is trained equally often,
+  whatever pi does, so pi cannot starve the parametric ops of updates, and the supernet
+  is exactly the one a random-sampling baseline of the same seed trains.
+  ``"posterior"`` is the paper's estimator: archs from pi, importance weights on the
+  training batch. Only the weights the sampled architectures use are updated, optimiser
+  state included (:func:`jaxnas.supernet.apply_to_used`).
+* Tempering: a batch log-likelihood sums over B examples, so per-example gaps of a few
+  hundredths of a nat become nats per batch and the raw weights are one-hot (effective
+  sample size ~1). Each step picks the largest beta <= 1 with ESS >= ``target_ess * K``
+  (:func:`tempering`, bisection; adaptive tempering as in sequential Monte Carlo), so
+  every step uses about ``target_ess * K`` of its K samples. The ESS is logged.
+* Phases: a warm-up trains the weights only (pi frozen, no pi samples drawn); the search
+  phase starts at step ``ParsecState.search_start``, set by the caller (a quality gate
+  on the supernet's ranking, see experiments/parsec.py). pi is updated by plain SGD
+  (stateless), so the warm-up cannot change the size of its first steps.
 
 The self-normalised estimator is consistent, with O(1/K) bias; tests compare it with
 the brute-force gradient of the exact marginal likelihood on an enumerable space.
@@ -53,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnas import input_pipeline
+from jaxnas import input_pipeline, supernet
 
 Params = Any
 Logits = dict  # choice name -> float32[*shape, num_options]
@@ -173,6 +182,30 @@ def effective_sample_size(weights: jax.Array) -> jax.Array:
     return 1.0 / jnp.sum(jnp.square(weights))
 
 
+def tempering(log_likelihoods: jax.Array, target_ess: float, beta_max: float = 1.0,
+              iterations: int = 40) -> jax.Array:
+    """The largest beta in [0, beta_max] whose weights softmax(beta * l) keep ESS >= target_ess * K.
+
+    ESS(beta) falls monotonically from K (beta = 0) as beta grows (its log-derivative is
+    2 (E_omega[l] - E_omega2[l]) <= 0, omega2 the weights at 2 beta), so a bisection on
+    log beta over [beta_max * 1e-9, beta_max] finds it; beta_max when even that keeps the
+    ESS (e.g. equal likelihoods). target_ess is a fraction of K in (0, 1].
+    """
+    num = log_likelihoods.shape[0]
+    target = target_ess * num
+    ess = lambda beta: effective_sample_size(importance_weights(log_likelihoods, beta))  # noqa: E731
+    lo, hi = jnp.log(beta_max) + jnp.log(1e-9), jnp.log(beta_max)
+
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        ok = ess(jnp.exp(mid)) >= target
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    lo, _ = jax.lax.fori_loop(0, iterations, body, (lo, hi))
+    return jnp.where(ess(beta_max) >= target, beta_max, jnp.exp(lo)).astype(jnp.float32)
+
+
 def prior_gradient(choices: ChoiceSpace, logits: Logits, samples: Sample, weights: jax.Array,
                    control_variate: bool = True) -> Logits:
     """Score-function estimate of grad_pi log p(y | X, w, pi) (an ascent direction).
@@ -187,78 +220,120 @@ def prior_gradient(choices: ChoiceSpace, logits: Logits, samples: Sample, weight
     return jax.grad(surrogate)(logits)
 
 
-def weighted_gradient(loglik_fn: Callable, params: Params, archs: Any, beta=1.0):
-    """sum_k omega_k grad_w l_k with omega = softmax(beta * l), one architecture at a time.
+def weighted_gradient(loglik_fn: Callable, params: Params, archs: Any, beta_fn: Callable = lambda l: 1.0):
+    """sum_k omega_k grad_w l_k with omega = softmax(beta * l), beta = ``beta_fn(l)``.
 
     ``loglik_fn(params, arch) -> (l, aux)``; ``archs`` has a leading axis of K. A
-    ``lax.scan`` evaluates each architecture's value and gradient in turn and folds it
-    into a running log-sum-exp, so the memory is that of one architecture plus one
-    gradient accumulator (never K sets of activations), and no second pass is needed.
-    Returns (gradient, l float[K], omega float[K], aux stacked over K).
+    ``lax.scan`` evaluates one architecture's value and gradient at a time (the
+    activations of one architecture, never K at once) and stacks the K gradients
+    (K copies of the weights: small next to the activations), so beta can depend on
+    all K likelihoods. Returns (gradient, l float[K], omega float[K], beta, aux stacked over K).
     """
-    def body(carry, arch):
-        top, total, acc = carry
+    def body(_, arch):
         (ll, aux), grad = jax.value_and_grad(loglik_fn, has_aux=True)(params, arch)
-        z = beta * ll
-        new_top = jnp.maximum(top, z)
-        old_scale = jnp.where(jnp.isneginf(top), 0.0, jnp.exp(top - new_top))
-        new_scale = jnp.exp(z - new_top)
-        acc = jax.tree_util.tree_map(lambda a, g: a * old_scale + g * new_scale, acc, grad)
-        return (new_top, total * old_scale + new_scale, acc), (ll, aux)
+        return None, (ll, aux, grad)
 
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    init = (jnp.array(-jnp.inf, jnp.float32), jnp.zeros((), jnp.float32), zeros)
-    (_, total, acc), (logliks, aux) = jax.lax.scan(body, init, archs)
-    grads = jax.tree_util.tree_map(lambda a: a / total, acc)
-    return grads, logliks, importance_weights(logliks, beta), aux
+    _, (logliks, aux, grads) = jax.lax.scan(body, None, archs)
+    beta = jnp.asarray(beta_fn(logliks), jnp.float32)
+    weights = importance_weights(logliks, beta)
+    grad = jax.tree_util.tree_map(lambda g: jnp.tensordot(weights, g, axes=1), grads)
+    return grad, logliks, weights, beta, aux
 
 
 # ------------------------------------------------------------------------ training
 
 
+def _field(default, help_text: str, **extra):
+    return dataclasses.field(default=default, metadata={"help": help_text, **extra})
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    num_samples: int = 4  # K architectures per step
-    batch_size: int = 64
-    steps: int = 1000
-    learning_rate: float = 0.05  # shared weights: SGD + Nesterov momentum, cosine decay
-    momentum: float = 0.9
-    weight_decay: float = 5e-4  # a Gaussian prior on w (MAP estimate of the weights)
-    grad_clip: float = 5.0
-    prior_learning_rate: float = 0.05  # Adam on the prior logits pi
-    warmup_steps: int = 200  # beta = 0 (uniform weights, pi frozen)
-    warmup_samples: int = 1  # K during the warm-up (uniform weights: K samples = K x the cost of 1)
-    ramp_steps: int = 200  # then beta ramps linearly to 1
-    control_variate: bool = True
+    """Every setting of a PARSEC run that changes its result. The defaults ARE the CPU preset
+    (:data:`PRESETS`); experiments/parsec.py makes one flag per field from this class."""
+
+    dataset: str = _field("cifar10_small", "Image dataset.", choices=("cifar10_small", "cifar10_tfds"))
+    image_size: int = _field(16, "Images are average-pooled to this size (32: CIFAR's own; 16: a 4x cheaper "
+                                 "proxy, as NB201's ImageNet16).")
+    channels: int = _field(8, "C: channels of the first stage (NB201) / of the cells (DARTS).")
+    cells: int = _field(2, "NB201: cells per stage (the benchmark network has 5).")
+    layers: int = _field(5, "DARTS: number of cells (reductions at 1/3 and 2/3).")
+    num_valid: int = _field(1000, "Training images held out as the validation split (pi's data, the gate, "
+                                  "the baseline's ranking).")
+    steps: int = _field(2000, "Training steps in all (warm-up + search).")
+    batch_size: int = _field(64, "Weight-training minibatch size.")
+    learning_rate: float = _field(0.05, "Shared weights: SGD-Nesterov peak learning rate (cosine decay to 0 "
+                                        "over the steps).")
+    momentum: float = _field(0.9, "Shared weights: Nesterov momentum.")
+    weight_decay: float = _field(5e-4, "Shared weights: L2 (a Gaussian prior on the weights).")
+    grad_clip: float = _field(5.0, "Shared weights: global gradient-norm clip.")
+    weight_sampling: str = _field("uniform", "Architectures of the weight step: 'uniform' (every op trained "
+                                             "equally often) or 'posterior' (the paper: drawn from pi, "
+                                             "importance-weighted on the training batch).",
+                                  choices=("uniform", "posterior"))
+    weight_samples: int = _field(1, "Architectures per weight step.")
+    num_samples: int = _field(8, "K: architectures drawn from pi per search step (pi's update).")
+    valid_batch_size: int = _field(32, "Validation images per pi update (unaugmented).")
+    target_ess: float = _field(0.5, "Tempering: per step, the largest beta <= 1 keeping the effective "
+                                    "sample size >= target_ess * K.")
+    prior_learning_rate: float = _field(0.5, "Plain SGD step size on the prior logits pi.")
+    warmup_steps: int = _field(1000, "Minimum weight-only steps before the search phase (pi frozen).")
+    warmup_max_steps: int = _field(1500, "Step limit of the warm-up: the search starts here even if the "
+                                         "quality gate never opened.")
+    gate_every: int = _field(250, "Steps between quality-gate evaluations (Kendall tau of the gate cells).")
+    gate_cells: int = _field(30, "Fixed random NB201 cells of the quality gate.")
+    gate_tau: float = _field(0.0, "The search phase starts once the gate's tau exceeds this (after "
+                                  "warmup_steps).")
+    eval_images: int = _field(500, "Validation images per cell for the gate and the baseline's ranking.")
+    eval_batch_size: int = _field(250, "Evaluation batch size (BN uses batch statistics).")
 
     def validate(self) -> None:
         checks = {
-            "num_samples": self.num_samples >= 1, "warmup_samples": self.warmup_samples >= 1,
-            "batch_size": self.batch_size >= 2, "steps": self.steps >= 1,
+            "image_size": self.image_size >= 4, "channels": self.channels >= 1, "cells": self.cells >= 1,
+            "layers": self.layers >= 3,
+            "num_valid": self.num_valid >= 2, "steps": self.steps >= 1, "batch_size": self.batch_size >= 2,
             "learning_rate": self.learning_rate > 0, "momentum": 0 <= self.momentum < 1,
             "weight_decay": self.weight_decay >= 0, "grad_clip": self.grad_clip > 0,
-            "prior_learning_rate": self.prior_learning_rate >= 0,
-            "warmup_steps": self.warmup_steps >= 0, "ramp_steps": self.ramp_steps >= 0,
+            "weight_sampling": self.weight_sampling in ("uniform", "posterior"),
+            "weight_samples": self.weight_samples >= 1, "num_samples": self.num_samples >= 2,
+            "valid_batch_size": 2 <= self.valid_batch_size <= self.num_valid,
+            "target_ess": 0 < self.target_ess <= 1, "prior_learning_rate": self.prior_learning_rate >= 0,
+            "warmup_steps": self.warmup_steps >= 0, "gate_every": self.gate_every >= 1,
+            "gate_cells": self.gate_cells >= 3, "eval_images": 0 < self.eval_images <= self.num_valid,
+            "eval_batch_size": self.eval_batch_size >= 2 and self.eval_images % self.eval_batch_size == 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid PARSEC config values for {bad}: {self}")
+        if not self.warmup_steps <= self.warmup_max_steps < self.steps:
+            raise ValueError(
+                f"need warmup_steps ({self.warmup_steps}) <= warmup_max_steps ({self.warmup_max_steps}) < steps "
+                f"({self.steps}): otherwise the search phase (pi's updates) may never start")
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+# "cpu": the small proxy that fits the shared 2-core CPU (the defaults). "paper": NB201's
+# search setting (the benchmark network C=16, N=5; full CIFAR-10 with half of its training
+# images held out; 100 epochs of 25k images at batch 64) for an accelerator.
+PRESETS = {
+    "cpu": Config(),
+    "paper": Config(dataset="cifar10_tfds", image_size=32, channels=16, cells=5, layers=8, num_valid=25000,
+                    steps=39000, learning_rate=0.025, valid_batch_size=64, warmup_steps=8000,
+                    warmup_max_steps=20000, gate_every=1000, eval_images=1000),
+}
 
 
 class ParsecState(NamedTuple):
     params: Params
     opt_state: optax.OptState
     logits: Logits
-    prior_opt_state: optax.OptState
-    step: jax.Array
+    step: jax.Array  # int32: steps done
+    search_start: jax.Array  # int32: first step that updates pi (a large value until the gate opens)
 
 
-def beta_schedule(step, warmup_steps: int, ramp_steps: int) -> jax.Array:
-    """Likelihood temperature: 0 for ``warmup_steps``, then linear to 1 over ``ramp_steps``."""
-    step = jnp.asarray(step, jnp.float32)
-    if ramp_steps == 0:
-        return (step >= warmup_steps).astype(jnp.float32)
-    return jnp.clip((step - warmup_steps + 1) / ramp_steps, 0.0, 1.0)
+NOT_STARTED = np.iinfo(np.int32).max  # ParsecState.search_start before the search phase is scheduled
 
 
 def weights_optimizer(config: Config) -> optax.GradientTransformation:
@@ -270,13 +345,9 @@ def weights_optimizer(config: Config) -> optax.GradientTransformation:
     )
 
 
-def prior_optimizer(config: Config) -> optax.GradientTransformation:
-    return optax.adam(config.prior_learning_rate)
-
-
-def init_state(params: Params, logits: Logits, config: Config) -> ParsecState:
-    return ParsecState(params, weights_optimizer(config).init(params), logits,
-                       prior_optimizer(config).init(logits), jnp.zeros((), jnp.int32))
+def init_state(params: Params, logits: Logits, config: Config, search_start: int = NOT_STARTED) -> ParsecState:
+    return ParsecState(params, weights_optimizer(config).init(params), logits, jnp.zeros((), jnp.int32),
+                       jnp.asarray(search_start, jnp.int32))
 
 
 def batch_log_likelihood(apply_fn: Callable, params: Params, arch: Any, images: jax.Array, labels: jax.Array):
@@ -287,76 +358,105 @@ def batch_log_likelihood(apply_fn: Callable, params: Params, arch: Any, images: 
     return ll, jnp.sum(jnp.argmax(logits, -1) == labels)
 
 
-def make_train_step(apply_fn: Callable, choices: ChoiceSpace, to_arch: Callable, config: Config,
-                    mean, std, num_samples: Optional[int] = None) -> Callable:
-    """step(state, key, images uint8 [B,H,W,C], labels int32[B]) -> (state, metrics). Pure, jittable.
+def make_prior_update(apply_fn: Callable, choices: ChoiceSpace, to_arch: Callable, config: Config) -> Callable:
+    """update(params, logits, key, images float [B,H,W,C], labels) -> (logits, metrics). Pure, jittable.
 
-    ``apply_fn(params, images, arch) -> logits`` (the supernet); ``to_arch`` maps a
-    sample of ``choices`` to the network's architecture argument. ``num_samples``
-    overrides K (the warm-up step uses ``config.warmup_samples``: while beta = 0 the
-    weights are uniform, so one sample gives the same expected update at 1/K the cost).
+    K architectures from pi, their log-likelihoods on the (validation) batch, tempered
+    self-normalised weights (:func:`tempering`) and one plain SGD ascent step on pi.
+    """
+    def update(params, logits, key, images, labels):
+        samples = sample_batch(key, choices, logits, config.num_samples)
+        logliks = jax.lax.map(
+            lambda s: batch_log_likelihood(apply_fn, params, to_arch(s), images, labels)[0], samples)
+        beta = tempering(logliks, config.target_ess)
+        weights = importance_weights(logliks, beta)
+        grads = prior_gradient(choices, logits, samples, weights)
+        logits = jax.tree_util.tree_map(lambda p, g: p + config.prior_learning_rate * g, logits, grads)
+        metrics = {"ess": effective_sample_size(weights), "beta": beta,
+                   "valid_loss": -jnp.mean(logliks) / labels.shape[0]}
+        return logits, metrics
+
+    return update
+
+
+METRICS = ("loss", "accuracy", "searching", "ess", "beta", "valid_loss", "entropy")  # what a train step reports
+
+
+def make_train_step(apply_fn: Callable, choices: ChoiceSpace, to_arch: Callable, config: Config,
+                    mean, std) -> Callable:
+    """step(state, key, train_images, train_labels, valid_images, valid_labels) -> (state, metrics).
+
+    Images uint8 [B, H, W, C], labels int32 [B]. ``apply_fn(params, images, arch) -> logits``
+    (the supernet); ``to_arch`` maps a sample of ``choices`` to the network's architecture
+    argument. Pure and jittable; the search phase (pi's update, a ``lax.cond``) runs from
+    step ``state.search_start`` on, so warm-up and search are one compiled program and a
+    warm-up step costs the weight step alone. Metrics of a warm-up step: ess/beta/valid_loss 0.
     """
     config.validate()
-    num_samples = num_samples or config.num_samples
-    w_opt, p_opt = weights_optimizer(config), prior_optimizer(config)
+    w_opt = weights_optimizer(config)
+    prior_update = make_prior_update(apply_fn, choices, to_arch, config)
+    uniform = uniform_logits(choices)
 
-    def step(state: ParsecState, key, images, labels):
-        aug_key, sample_key = jax.random.split(key)
+    def step(state: ParsecState, key, images, labels, valid_images, valid_labels):
+        aug_key, weight_key, prior_key = jax.random.split(key, 3)
         x = input_pipeline.augment(aug_key, images, mean, std)
-        samples = sample_batch(sample_key, choices, state.logits, num_samples)
-        beta = beta_schedule(state.step, config.warmup_steps, config.ramp_steps)
-        batch = labels.shape[0]
+        searching = state.step >= state.search_start
+        posterior = config.weight_sampling == "posterior"
+        samples = sample_batch(weight_key, choices, state.logits if posterior else uniform, config.weight_samples)
 
         def loglik(params, s):
             return batch_log_likelihood(apply_fn, params, to_arch(s), x, labels)
 
-        grads, logliks, weights, correct = weighted_gradient(loglik, state.params, samples, beta)
+        def beta_fn(logliks):  # uniform weights unless the paper's posterior weighting is searching
+            if not posterior:
+                return 0.0
+            return jnp.where(searching, tempering(logliks, config.target_ess), 0.0)
+
+        grads, logliks, _, _, correct = weighted_gradient(loglik, state.params, samples, beta_fn)
         # Ascent on the per-example log-likelihood -> descent on its negative.
-        grads = jax.tree_util.tree_map(lambda g: -g / batch, grads)
-        updates, opt_state = w_opt.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        grads = jax.tree_util.tree_map(lambda g: -g / labels.shape[0], grads)
+        params, opt_state = supernet.apply_to_used(w_opt, grads, state.opt_state, state.params)
 
-        prior_grads = prior_gradient(choices, state.logits, samples, weights, config.control_variate)
-        prior_grads = jax.tree_util.tree_map(jnp.negative, prior_grads)
-        prior_updates, prior_opt_state = p_opt.update(prior_grads, state.prior_opt_state, state.logits)
-        logits = optax.apply_updates(state.logits, prior_updates)
-
+        xv = input_pipeline.normalize(valid_images, mean, std)
+        zeros = {"ess": jnp.zeros(()), "beta": jnp.zeros(()), "valid_loss": jnp.zeros(())}
+        logits, prior_metrics = jax.lax.cond(
+            searching, lambda: prior_update(state.params, state.logits, prior_key, xv, valid_labels),
+            lambda: (state.logits, zeros))
         metrics = {
-            "loss": -jnp.sum(weights * logliks) / batch,  # importance-weighted NLL per example
-            "mean_loss": -jnp.mean(logliks) / batch,
-            "accuracy": jnp.sum(weights * correct) / batch,
-            "ess": effective_sample_size(weights),
-            "beta": beta,
+            "loss": -jnp.mean(logliks) / labels.shape[0],
+            "accuracy": jnp.mean(correct) / labels.shape[0],
+            "searching": searching.astype(jnp.float32),
+            **prior_metrics,
             "entropy": entropy(choices, logits),
         }
-        return ParsecState(params, opt_state, logits, prior_opt_state, state.step + 1), metrics
+        return ParsecState(params, opt_state, logits, state.step + 1, state.search_start), metrics
 
     return step
 
 
-METRICS = ("loss", "mean_loss", "accuracy", "ess", "beta", "entropy")  # what a train step reports
-
-
-def make_run_steps(step_fn: Callable, batch_size: int, max_steps: int) -> Callable:
-    """run(state, key, images, labels, num_steps) -> (state, metrics float32[max_steps] each).
+def make_run_steps(step_fn: Callable, config: Config, max_steps: int) -> Callable:
+    """run(state, key, train_images, train_labels, valid_images, valid_labels, num_steps)
+    -> (state, metrics float32[max_steps] each).
 
     ``num_steps`` (<= ``max_steps``) is a traced int: the steps run in a
-    ``lax.fori_loop`` with a dynamic trip count, so every chunk length
-    (the warm-up boundary, the last partial chunk, a resumed run's first chunk) uses ONE
-    compiled program. XLA:CPU needs 30-60 s to compile a small supernet's train step, so
-    a static chunk length compiled once per distinct length dominated short runs.
+    ``lax.fori_loop`` with a dynamic trip count, so every chunk length (a gate boundary,
+    the last partial chunk, a resumed run's first chunk) uses ONE compiled program
+    (XLA:CPU needs a minute or more to compile a supernet's train step).
     Metrics of step i land in row i; rows >= num_steps are zero (slice them off).
     ``step_fn`` must return the scalar metrics named in :data:`METRICS`. Step t uses
-    fold_in(key, t) and ``input_pipeline.batch_indices``, so results do not depend on the
-    chunking; ``images``/``labels`` are the whole training split, resident on the device.
+    fold_in(key, t) and ``input_pipeline.batch_indices`` for both splits, so results do
+    not depend on the chunking; the splits are whole arrays resident on the device.
     """
-    def run(state, key, images, labels, num_steps):
-        data_key, step_key = jax.random.split(key)
+    def run(state, key, images, labels, valid_images, valid_labels, num_steps):
+        data_key, valid_key, step_key = jax.random.split(key, 3)
 
         def body(i, carry):
             state, buffer = carry
-            idx = input_pipeline.batch_indices(data_key, state.step, labels.shape[0], batch_size)
-            state, metrics = step_fn(state, jax.random.fold_in(step_key, state.step), images[idx], labels[idx])
+            idx = input_pipeline.batch_indices(data_key, state.step, labels.shape[0], config.batch_size)
+            vidx = input_pipeline.batch_indices(valid_key, state.step, valid_labels.shape[0],
+                                                config.valid_batch_size)
+            state, metrics = step_fn(state, jax.random.fold_in(step_key, state.step), images[idx], labels[idx],
+                                     valid_images[vidx], valid_labels[vidx])
             row = jnp.stack([jnp.asarray(metrics[k], jnp.float32) for k in METRICS])
             return state, buffer.at[i].set(row)
 
@@ -366,21 +466,6 @@ def make_run_steps(step_fn: Callable, batch_size: int, max_steps: int) -> Callab
         return state, {k: buffer[:, j] for j, k in enumerate(METRICS)}
 
     return run
-
-
-def make_evaluate(apply_fn: Callable) -> Callable:
-    """evaluate(params, arch, images float [N, B, H, W, C], labels [N, B]) -> accuracy.
-
-    One architecture, ``lax.map`` over the batches (BN uses each batch's statistics).
-    """
-    def evaluate(params, arch, images, labels):
-        def one(batch):
-            x, y = batch
-            return jnp.sum(jnp.argmax(apply_fn(params, x, arch), -1) == y)
-
-        return jnp.sum(jax.lax.map(one, (images, labels))) / labels.size
-
-    return evaluate
 
 
 # ------------------------------------------------------------------ search spaces
@@ -447,10 +532,9 @@ def logits_from_json(choices: ChoiceSpace, stored: dict) -> Logits:
 
 
 __all__ = [
-    "Choice", "Config", "ParsecState", "beta_schedule", "darts_choices", "darts_to_arch", "effective_sample_size",
-    "entropy", "enumerate_architectures", "importance_weights", "init_state", "log_prob", "log_probabilities",
-    "METRICS", "logits_from_json", "make_evaluate", "make_run_steps", "make_train_step",
-    "map_architecture",
-    "nb201_choices", "nb201_expected_accuracy", "nb201_to_arch", "prior_gradient", "probabilities", "sample",
-    "sample_batch", "to_json", "uniform_logits", "weighted_gradient",
+    "Choice", "Config", "NOT_STARTED", "PRESETS", "ParsecState", "darts_choices", "darts_to_arch",
+    "effective_sample_size", "entropy", "enumerate_architectures", "importance_weights", "init_state", "log_prob",
+    "log_probabilities", "METRICS", "logits_from_json", "make_prior_update", "make_run_steps", "make_train_step",
+    "map_architecture", "nb201_choices", "nb201_expected_accuracy", "nb201_to_arch", "prior_gradient",
+    "probabilities", "sample", "sample_batch", "tempering", "to_json", "uniform_logits", "weighted_gradient",
 ]

@@ -95,6 +95,40 @@ def init_state(key: jax.Array, model, optimizer) -> TrainState:
     return TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
 
+def used_leaves(grads: Any) -> Any:
+    """Per parameter leaf, a bool scalar: did this step's architectures use it (any gradient != 0)?
+
+    A weight-sharing step runs only the sampled ops, so every other op's weights get an
+    exactly zero gradient (``lax.switch`` differentiates the chosen branch only).
+    """
+    return jax.tree_util.tree_map(lambda g: jnp.any(g != 0), grads)
+
+
+def apply_to_used(optimizer: optax.GradientTransformation, grads: Any, opt_state: Any, params: Any):
+    """(params, opt_state) after one ``optimizer`` step that leaves unused weights alone.
+
+    Weight decay and momentum would otherwise keep moving (and shrinking) the weights of
+    ops the step did not sample, so an op's weights would depend on how often OTHER ops
+    were drawn. Leaves not used (:func:`used_leaves`) keep their value and their
+    optimiser state (every params-shaped part of ``opt_state``, e.g. the momentum trace);
+    scalar state such as the schedule's step count advances as usual.
+    """
+    used = used_leaves(grads)
+    updates, new_state = optimizer.update(grads, opt_state, params)
+    new_params = jax.tree_util.tree_map(lambda p, u, m: jnp.where(m, p + u, p), params, updates, used)
+    params_def = jax.tree_util.tree_structure(params)
+
+    def params_like(x) -> bool:
+        return jax.tree_util.tree_structure(x) == params_def
+
+    def keep_unused(new, old):
+        if params_like(new):
+            return jax.tree_util.tree_map(lambda m, a, b: jnp.where(m, a, b), used, new, old)
+        return new
+
+    return new_params, jax.tree_util.tree_map(keep_unused, new_state, opt_state, is_leaf=params_like)
+
+
 def make_train_chunk(model, optimizer, train: input_pipeline.Split, mean, std, batch_size: int,
                      num_steps: int) -> Callable[[TrainState, jax.Array], tuple[TrainState, jax.Array]]:
     """Jitted (state, key) -> (state, losses float[num_steps]): ``num_steps`` single-path
@@ -114,8 +148,8 @@ def make_train_chunk(model, optimizer, train: input_pipeline.Split, mean, std, b
             return jnp.mean(cross_entropy(model.apply(params, x, ops), labels[batch]))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1), loss
+        params, opt_state = apply_to_used(optimizer, grads, state.opt_state, state.params)
+        return TrainState(params, opt_state, state.step + 1), loss
 
     @jax.jit
     def chunk(state, key):
@@ -124,27 +158,43 @@ def make_train_chunk(model, optimizer, train: input_pipeline.Split, mean, std, b
     return chunk
 
 
-def make_cell_evaluator(model, images: np.ndarray, labels: np.ndarray, mean, std, eval_batch: int):
-    """Jitted (params, ops int32[C, 6]) -> (accuracy % float[C], mean CE float[C]) over the
-    given images; ``lax.map`` over cells, and over batches within a cell."""
+def eval_arrays(images: np.ndarray, labels: np.ndarray, mean, std, eval_batch: int) -> tuple[jax.Array, jax.Array]:
+    """(x float32 [n, eval_batch, H, W, C] normalised, y int32 [n, eval_batch]): images as
+    :func:`make_arch_evaluator` takes them (``eval_batch`` must divide their number)."""
     split = input_pipeline.Split(np.asarray(images), np.asarray(labels, np.int32))
     batched_images, batched_labels = input_pipeline.eval_batches(split, eval_batch)
-    x = input_pipeline.normalize(jnp.asarray(batched_images), mean, std)
-    y = jnp.asarray(batched_labels)
+    return input_pipeline.normalize(jnp.asarray(batched_images), mean, std), jnp.asarray(batched_labels)
 
+
+def make_arch_evaluator(apply_fn: Callable) -> Callable:
+    """Jitted (params, archs, x, y) -> (accuracy % float[C], mean CE float[C]), x, y from :func:`eval_arrays`.
+
+    ``apply_fn(params, images, arch) -> logits``; ``archs`` is a pytree of C architectures
+    stacked on a leading axis (NB201: ``ops int32[C, 6]``). ``lax.map`` over the
+    architectures (one at a time: a vmapped switch index would run every branch) and over
+    the batches within one (BN uses each batch's statistics). The images are arguments,
+    so one compiled program serves every data split of the same shape.
+    """
     @jax.jit
-    def evaluate(params, ops):
-        def one_cell(cell_ops):
+    def evaluate(params, archs, x, y):
+        def one_arch(arch):
             def one_batch(batch):
-                logits = model.apply(params, batch[0], cell_ops)
+                logits = apply_fn(params, batch[0], arch)
                 return jnp.sum(jnp.argmax(logits, -1) == batch[1]), jnp.sum(cross_entropy(logits, batch[1]))
 
             correct, loss = jax.lax.map(one_batch, (x, y))
             return 100.0 * jnp.sum(correct) / y.size, jnp.sum(loss) / y.size
 
-        return jax.lax.map(one_cell, ops)
+        return jax.lax.map(one_arch, archs)
 
     return evaluate
+
+
+def make_cell_evaluator(model, images: np.ndarray, labels: np.ndarray, mean, std, eval_batch: int):
+    """(params, ops int32[C, 6]) -> (accuracy % float[C], mean CE float[C]) of NB201 cells on these images."""
+    evaluate = make_arch_evaluator(model.apply)
+    x, y = eval_arrays(images, labels, mean, std, eval_batch)
+    return lambda params, ops: evaluate(params, ops, x, y)
 
 
 def evaluate_all(evaluate, params, all_ops: np.ndarray, chunk: int, log=print) -> tuple[np.ndarray, np.ndarray]:

@@ -1,37 +1,32 @@
-r"""Peak memory of a PARSEC training step vs a DARTS-style mixed-op step, same cell and batch.
+r"""Peak memory of a PARSEC training step vs a DARTS-style mixed-op step, like for like.
 
-    python scripts/parsec_memory.py --space=nb201 --channels=16 --cells=5 --batch_size=64
-    python scripts/parsec_memory.py --space=darts --channels=16 --layers=8 --batch_size=64
+    PYTHONPATH=. python scripts/parsec_memory.py --space=nb201 --channels=16 --cells=5 --batch_size=64 --samples=8
+    PYTHONPATH=. python scripts/parsec_memory.py --space=darts --channels=16 --layers=8 --batch_size=64 --samples=8
 
-Three jitted training steps on one supernet configuration and one input batch, each
-compiled (not run) and measured with XLA's ``compiled.memory_analysis()``:
+Jitted training steps on one supernet configuration and one input batch, each compiled
+(not run) and measured with XLA's ``compiled.memory_analysis()``:
 
-* ``parsec``: the real PARSEC step (``jaxnas.parsec.make_train_step``): K sampled
-  architectures, each running only its chosen ops, importance-weighted gradient of the
-  shared weights (one architecture at a time) and the prior update. The architecture is
-  traced, so the compiled program must hold the worst case over all architectures.
+* ``parsec``: the PARSEC step (``jaxnas.parsec.make_train_step``) in its heaviest form,
+  the paper's: K architectures drawn from pi, each running only its chosen ops,
+  importance-weighted gradient of the shared weights (one architecture's activations at
+  a time; K gradient copies of the weights), plus pi's update (K forward passes on a
+  validation batch of the same size). The architecture is traced, so the compiled
+  program must hold the worst case over all architectures.
 * ``darts``: a first-order DARTS step: ``method="mixed"`` computes every candidate op on
   every edge, weighted by softmax(alpha), with gradients for the weights and alpha.
 * ``standalone``: one fixed architecture built alone (NB201: all nor_conv_3x3; DARTS:
-  sep_conv_5x5 on every edge), trained by plain SGD: the memory of one architecture.
+  sep_conv_5x5 on every edge), trained by plain SGD, no rematerialisation.
 
 Peak = temp + arguments + outputs - aliased bytes (what XLA allocates for the step).
-The figure of merit is peak(parsec) / peak(darts); temp (activations and workspace)
-alone is printed too.
-
-The NB201 supernet rematerialises each edge's chosen op INSIDE its ``lax.switch`` branch
-(``nb201_network.REMAT_POLICY = layers.SAVE_CONV_OUTPUTS``: keep the edge input and the conv
-output, recompute ReLU/BN/pooling in the backward branch). The standalone and the DARTS
-mixed-op steps use no rematerialisation (the plain baselines), so the PARSEC step can be
-below one standalone architecture. Wrapping the whole edge (the switch) in ``nn.remat``
-instead did not lower the peak on XLA:CPU (973.1 vs 973.3 MiB): the recomputation is not
-tied to the backward pass there and is scheduled early; inside the backward branch it
-cannot be. The DARTS space's edges are not rematerialised.
+NB201: both the sampled (switch) edges and the mixed edges rematerialise their ops with
+``nb201_network.REMAT_POLICY``; the script compiles the PARSEC and DARTS steps once with
+the policy and once without (``REMAT_POLICY = None``) and reports both ratios, each like
+for like: peak(parsec, remat) / peak(darts, remat) and peak(parsec, plain) /
+peak(darts, plain). The DARTS space's edges are not rematerialised: one (plain) ratio.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import jax
@@ -40,7 +35,7 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from jaxnas import input_pipeline, parsec
+from jaxnas import input_pipeline, outputs, parsec
 from jaxnas.models import darts_network, nb201_network
 
 FLAGS = flags.FLAGS
@@ -49,7 +44,7 @@ flags.DEFINE_integer("channels", 16, "C.")
 flags.DEFINE_integer("cells", 5, "NB201 cells per stage.")
 flags.DEFINE_integer("layers", 8, "DARTS cells.")
 flags.DEFINE_integer("batch_size", 64, "Batch size (the same for every step).")
-flags.DEFINE_integer("samples", 4, "K for the PARSEC step.")
+flags.DEFINE_integer("samples", 8, "K for the PARSEC step (weight samples and pi samples).")
 flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 
 
@@ -98,28 +93,46 @@ def main(argv):
     print(f"{config_text}, batch {b}, K={FLAGS.samples}, supernet weights "
           f"{sum(x.size for x in jax.tree_util.tree_leaves(params)) / 1e6:.3f} M", flush=True)
 
-    # PARSEC: the training step used by experiments.parsec.
-    config = parsec.Config(num_samples=FLAGS.samples, batch_size=b, steps=1000, warmup_steps=0, ramp_steps=0)
-    step = parsec.make_train_step(model.apply, choices, to_arch, config, mean, std)
-    state = parsec.init_state(params, parsec.uniform_logits(choices), config)
-    results = {"parsec": _compile("parsec", step, state, jax.random.key(0), images, labels)}
-
-    # DARTS (first order): mixed ops weighted by softmax(alpha); weights and alpha updated.
+    # PARSEC: experiments.parsec's step with the paper's weight training (K samples from pi).
+    config = parsec.Config(num_samples=FLAGS.samples, weight_sampling="posterior", weight_samples=FLAGS.samples,
+                           batch_size=b, valid_batch_size=b, num_valid=max(b, 2), eval_images=b, eval_batch_size=b,
+                           steps=1000, warmup_steps=0, warmup_max_steps=0)
     w_opt, a_opt = parsec.weights_optimizer(config), optax.adam(3e-4)
 
-    def nll(p, a, x, y):
-        logits = model.apply(p, x, jax.nn.softmax(a, axis=-1), method="mixed")
-        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=-1))
+    def parsec_results():
+        step = parsec.make_train_step(model.apply, choices, to_arch, config, mean, std)
+        state = parsec.init_state(params, parsec.uniform_logits(choices), config, search_start=0)
+        return _compile("parsec", step, state, jax.random.key(0), images, labels, images, labels)
 
-    def darts_step(p, p_opt, a, a_state, key, x, y):
-        x = input_pipeline.augment(key, x, mean, std)
-        gp, ga = jax.grad(nll, argnums=(0, 1))(p, a, x, y)
-        up, p_opt = w_opt.update(gp, p_opt, p)
-        ua, a_state = a_opt.update(ga, a_state, a)
-        return optax.apply_updates(p, up), p_opt, optax.apply_updates(a, ua), a_state
+    # DARTS (first order): mixed ops weighted by softmax(alpha); weights and alpha updated.
+    def darts_results():
+        # A fresh function per call: jit would otherwise reuse the trace made under the other REMAT_POLICY.
+        def nll(p, a, x, y):
+            logits = model.apply(p, x, jax.nn.softmax(a, axis=-1), method="mixed")
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=-1))
 
-    results["darts"] = _compile("darts", darts_step, params, w_opt.init(params), alpha, a_opt.init(alpha),
-                                jax.random.key(0), images, labels)
+        def darts_step(p, p_opt, a, a_state, key, x, y):
+            x = input_pipeline.augment(key, x, mean, std)
+            gp, ga = jax.grad(nll, argnums=(0, 1))(p, a, x, y)
+            up, p_opt = w_opt.update(gp, p_opt, p)
+            ua, a_state = a_opt.update(ga, a_state, a)
+            return optax.apply_updates(p, up), p_opt, optax.apply_updates(a, ua), a_state
+
+        return _compile("darts", darts_step, params, w_opt.init(params), alpha, a_opt.init(alpha),
+                        jax.random.key(0), images, labels)
+
+    results = {}
+    if FLAGS.space == "nb201":
+        policy = nb201_network.REMAT_POLICY
+        try:
+            for name, setting in (("remat", policy), ("plain", None)):
+                nb201_network.REMAT_POLICY = setting  # read when the step is traced
+                print(f" edges {name}:", flush=True)
+                results[name] = {"parsec": parsec_results(), "darts": darts_results()}
+        finally:
+            nb201_network.REMAT_POLICY = policy
+    else:
+        results["plain"] = {"parsec": parsec_results(), "darts": darts_results()}
 
     # One architecture alone (the worst case), plain SGD.
     def alone_step(p, p_opt, key, x, y):
@@ -129,21 +142,22 @@ def main(argv):
         up, p_opt = w_opt.update(g, p_opt, p)
         return optax.apply_updates(p, up), p_opt
 
-    results["standalone"] = _compile("standalone", alone_step, alone_params, w_opt.init(alone_params),
-                                     jax.random.key(0), images, labels)
+    standalone = _compile("standalone", alone_step, alone_params, w_opt.init(alone_params),
+                          jax.random.key(0), images, labels)
 
-    ratio = results["parsec"]["peak"] / results["darts"]["peak"]
-    temp_ratio = results["parsec"]["temp"] / results["darts"]["temp"]
-    alone_ratio = results["parsec"]["peak"] / results["standalone"]["peak"]
-    print(f"peak(parsec) / peak(darts) = {ratio:.3f}   temp ratio {temp_ratio:.3f}   "
-          f"peak(parsec) / peak(one architecture) = {alone_ratio:.3f}")
+    ratios = {}
+    for name, r in results.items():
+        ratios[name] = {"peak_parsec_over_darts": r["parsec"]["peak"] / r["darts"]["peak"],
+                        "temp_parsec_over_darts": r["parsec"]["temp"] / r["darts"]["temp"],
+                        "peak_parsec_over_standalone_plain": r["parsec"]["peak"] / standalone["peak"]}
+        print(f"{name:5s}: peak(parsec) / peak(darts) = {ratios[name]['peak_parsec_over_darts']:.3f}   temp ratio "
+              f"{ratios[name]['temp_parsec_over_darts']:.3f}   peak(parsec) / peak(one architecture, plain) = "
+              f"{ratios[name]['peak_parsec_over_standalone_plain']:.3f}")
     if FLAGS.output:
         record = {"config": config_text, "batch_size": b, "samples": FLAGS.samples, "steps": results,
-                  "peak_ratio_parsec_over_darts": ratio, "temp_ratio_parsec_over_darts": temp_ratio,
-                  "peak_ratio_parsec_over_standalone": alone_ratio, "jax": jax.__version__,
+                  "standalone_plain": standalone, "ratios": ratios, "jax": jax.__version__,
                   "backend": jax.default_backend()}
-        with open(FLAGS.output, "w") as f:
-            json.dump(record, f, indent=1)
+        outputs.write_json(FLAGS.output, record)
 
 
 if __name__ == "__main__":

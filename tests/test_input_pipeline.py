@@ -94,3 +94,29 @@ def test_validation_split_and_eval_batches(cifar):
     with pytest.raises(ValueError, match="divide"):
         input_pipeline.eval_batches(cifar.test, 300)
     assert jnp.asarray(labels).dtype == jnp.int32
+
+
+def test_downsample_averages_pixel_blocks_of_every_split():
+    rng = np.random.default_rng(0)
+    split = lambda n: input_pipeline.Split(rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8),  # noqa: E731
+                                           rng.integers(0, 10, n).astype(np.int32))
+    train = split(6)
+    mean, std = input_pipeline.channel_stats(train.images)
+    data = input_pipeline.with_validation(input_pipeline.ImageData("t", train, split(4), 10, mean, std), 2)
+    small = input_pipeline.downsample(data, 4)
+    assert small.image_shape == (4, 4, 3) and small.valid.images.shape == (2, 4, 4, 3)
+    assert small.test.images.shape == (4, 4, 4, 3) and small.train.images.dtype == np.uint8
+    block = data.train.images[1, 2:4, 6:8, 0].astype(np.float64).mean()
+    assert small.train.images[1, 1, 3, 0] == np.round(block)
+    np.testing.assert_array_equal(small.train.labels, data.train.labels)
+    np.testing.assert_allclose(small.mean, input_pipeline.channel_stats(small.train.images)[0])
+    assert input_pipeline.downsample(data, 8) is data
+    with pytest.raises(ValueError, match="must divide"):
+        input_pipeline.downsample(data, 3)
+
+
+def test_augment_pads_an_eighth_of_the_image_by_default():
+    images = np.full((4, 16, 16, 3), 255, np.uint8)
+    x = np.asarray(input_pipeline.augment(jax.random.key(0), images, np.zeros(3), np.ones(3)))
+    # A crop shifted by at most 2 = 16 // 8 pixels: the centre 12 x 12 is never padding.
+    assert (x[:, 2:14, 2:14] == 1.0).all() and (x == 0.0).any()

@@ -100,6 +100,17 @@ def test_nb201_runs_only_the_chosen_ops():
     assert np.isnan(mixed).all()
 
 
+def test_nb201_edge_batch_norm_is_not_affine_by_default(nb201):
+    """NB201's search supernet: no learnable scale/bias in the ops' BN (the stem's BN keeps them)."""
+    _, params, _, _ = nb201
+    edge = params["params"]["cells_0"]["edges_0"]["nor_conv_3x3"]
+    assert "bn" not in edge and set(edge) == {"conv"}
+    assert set(params["params"]["stem_bn"]) == {"scale", "bias"}
+    affine = nbn.supernet(channels=4, cells_per_stage=1, edge_affine=True)
+    shapes = jax.eval_shape(affine.init, jax.random.key(0), jnp.zeros((2, 32, 32, 3)), jnp.zeros(6, jnp.int32))
+    assert set(shapes["params"]["cells_0"]["edges_0"]["nor_conv_3x3"]["bn"]) == {"scale", "bias"}
+
+
 def test_nb201_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="fixed_ops"):
         nbn.init(jax.random.key(0), nbn.standalone([3, 3, 3, 3, 3, 7], channels=4, cells_per_stage=1))

@@ -86,3 +86,74 @@ def test_config_validation():
         supernet.SupernetConfig(eval_images=150, eval_batch=100).validate()
     with pytest.raises(ValueError, match="channels"):
         supernet.SupernetConfig(channels=0).validate()
+
+
+def test_apply_to_used_leaves_unsampled_weights_and_their_state_alone():
+    """Weight decay and momentum must not move the weights of ops a step did not use."""
+    import optax
+
+    optimizer = optax.chain(optax.add_decayed_weights(0.1), optax.sgd(0.5, momentum=0.9, nesterov=True))
+    params = {"used": jnp.ones(3), "unused": {"kernel": jnp.full((2, 2), 2.0)}}
+    state = optimizer.init(params)
+    both = {"used": jnp.ones(3), "unused": {"kernel": jnp.ones((2, 2))}}
+    params, state = supernet.apply_to_used(optimizer, both, state, params)  # both used: momentum builds up
+    kernel, trace = params["unused"]["kernel"], state[1][0].trace["unused"]["kernel"]
+    assert float(jnp.abs(trace).min()) > 0
+    only_first = {"used": jnp.ones(3), "unused": {"kernel": jnp.zeros((2, 2))}}
+    for _ in range(3):
+        before = params["used"]
+        params, state = supernet.apply_to_used(optimizer, only_first, state, params)
+        assert not np.allclose(params["used"], before)
+    np.testing.assert_array_equal(params["unused"]["kernel"], kernel)  # no decay, no momentum drift
+    np.testing.assert_array_equal(state[1][0].trace["unused"]["kernel"], trace)
+    # The plain optimizer would have moved it (what apply_to_used prevents).
+    updates, _ = optimizer.update(only_first, state, params)
+    assert float(jnp.abs(updates["unused"]["kernel"]).max()) > 0
+
+
+def test_supernet_step_updates_only_the_sampled_cell(tiny):
+    """One single-path step: the conv weights of ops the sampled cell does not use keep their
+    values (weight decay and momentum included), and the used ones move."""
+    images, labels, model, _ = tiny
+    config = supernet.SupernetConfig(channels=CHANNELS, cells_per_stage=CELLS, batch_size=8, weight_decay=0.1)
+    optimizer = supernet.make_optimizer(config, 8)
+    mean, std = input_pipeline.channel_stats(images)
+    state = supernet.TrainState(nb201_network.init(jax.random.key(0), model, (16, 16, 3)), None,
+                                jnp.zeros((), jnp.int32))
+    state = state._replace(opt_state=optimizer.init(state.params))
+    one = supernet.make_train_chunk(model, optimizer, input_pipeline.Split(images, labels), mean, std, 8, 1)
+    key = jax.random.key(3)
+    after, _ = one(state, key)
+    ops = np.asarray(supernet.sample_ops(jax.random.split(jax.random.fold_in(key, 0))[0]))
+    edges = state.params["params"]["cells_0"]
+    for e, op in enumerate(ops):
+        for name, op_index in (("nor_conv_1x1", 2), ("nor_conv_3x3", 3)):
+            old = edges[f"edges_{e}"][name]["conv"]["kernel"]
+            new = after.params["params"]["cells_0"][f"edges_{e}"][name]["conv"]["kernel"]
+            if op != op_index:
+                np.testing.assert_array_equal(new, old)
+    classifier = after.params["params"]["classifier"]["kernel"]
+    assert not np.allclose(classifier, state.params["params"]["classifier"]["kernel"])
+
+
+@pytest.mark.slow
+def test_cli_writes_the_weak_label_cost(tmp_path):
+    """experiments.supernet on a tiny supernet: weak_labels.npz carries train_seconds, eval_seconds
+    and steps (what the predictor experiments charge for weak labels), as results.json does."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "supernet"
+    run = subprocess.run([sys.executable, "-m", "experiments.supernet", "--channels=2", "--epochs=1",
+                          "--batch_size=500", "--max_cells=20", "--eval_images=100", "--eval_chunk=10",
+                          f"--output_dir={out}"], cwd=root, capture_output=True, text=True, timeout=3000)
+    assert run.returncode == 0, run.stderr[-3000:]
+    table = np.load(out / "weak_labels.npz")
+    results = json.loads((out / "results.json").read_text())
+    assert int(table["steps"]) == results["steps"] == 9000 // 500
+    assert float(table["train_seconds"]) == pytest.approx(results["train_seconds"]) and results["train_seconds"] > 0
+    assert float(table["eval_seconds"]) == pytest.approx(results["eval_seconds"]) and results["eval_seconds"] > 0
+    assert table["train_seconds"].shape == table["eval_seconds"].shape == table["steps"].shape == ()

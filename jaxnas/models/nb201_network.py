@@ -45,12 +45,11 @@ EDGES = nb201_space.EDGES
 # Submodule name of each op that has weights (the name is the same in both modes).
 _OP_MODULE = {2: "nor_conv_1x1", 3: "nor_conv_3x3"}
 
-# Supernet edges rematerialise their op with this policy (``layers.switch_or_call``): the
-# backward pass keeps each edge's input and conv output and recomputes ReLU/BN/pooling,
-# inside the chosen branch only. scripts/parsec_memory.py (C=16, N=5, batch 64, K=4,
-# XLA:CPU): PARSEC step peak 973.3 -> 501.4 MiB (DARTS mixed-op step 2098.4). Same values
-# and gradients; ``None`` restores the plain ``lax.switch`` (the test that checks they are
-# equal uses it).
+# Supernet edges rematerialise their op with this policy (``layers.switch_or_call``, and
+# every op of ``mixed``): the backward pass keeps each edge's input and conv output and
+# recomputes ReLU/BN/pooling, inside the chosen branch only. Same values and gradients;
+# ``None`` restores the plain ``lax.switch`` (the test that checks they are equal uses it).
+# scripts/parsec_memory.py measures both settings on both sides.
 REMAT_POLICY = layers.SAVE_CONV_OUTPUTS
 
 # Branch o computes op o (signature (edge module, x) -> y, as nn.switch wants).
@@ -66,29 +65,35 @@ _BRANCHES = (
 class NB201Edge(nn.Module):
     channels: int
     fixed_op: Optional[int] = None
+    affine: bool = False
 
     def setup(self):
         present = range(NUM_OPS) if self.fixed_op is None else (self.fixed_op,)
         if 2 in present:
-            self.nor_conv_1x1 = layers.ReLUConvBN(self.channels, 1)
+            self.nor_conv_1x1 = layers.ReLUConvBN(self.channels, 1, affine=self.affine)
         if 3 in present:
-            self.nor_conv_3x3 = layers.ReLUConvBN(self.channels, 3)
+            self.nor_conv_3x3 = layers.ReLUConvBN(self.channels, 3, affine=self.affine)
 
     def __call__(self, x, op=None):
         return layers.switch_or_call(op, self.fixed_op, self, _BRANCHES, x, remat_policy=REMAT_POLICY)
 
     def mixed(self, x, weights):
-        """sum_o weights[o] * op_o(x): every candidate op computed (DARTS relaxation)."""
-        return sum(weights[o] * _BRANCHES[o](self, x) for o in range(NUM_OPS))
+        """sum_o weights[o] * op_o(x): every candidate op computed (DARTS relaxation).
+
+        Each op is rematerialised with REMAT_POLICY too, so memory comparisons with the
+        sampled (switch) edge are like for like."""
+        branches = _BRANCHES if REMAT_POLICY is None else [nn.remat(b, policy=REMAT_POLICY) for b in _BRANCHES]
+        return sum(weights[o] * branches[o](self, x) for o in range(NUM_OPS))
 
 
 class NB201SearchCell(nn.Module):
     channels: int
     fixed_ops: Optional[tuple[int, ...]] = None
+    edge_affine: bool = False
 
     def setup(self):
         fixed = self.fixed_ops or (None,) * NUM_EDGES
-        self.edges = [NB201Edge(self.channels, fixed[e]) for e in range(NUM_EDGES)]
+        self.edges = [NB201Edge(self.channels, fixed[e], self.edge_affine) for e in range(NUM_EDGES)]
 
     def _nodes(self, x, edge_fn):
         nodes = [x]
@@ -125,6 +130,7 @@ class NB201Network(nn.Module):
     cells_per_stage: int = 5
     num_classes: int = 10
     fixed_ops: Optional[tuple[int, ...]] = None
+    edge_affine: bool = False  # learnable scale/bias in the ops' BN (NB201's search supernet: none)
 
     def setup(self):
         if self.fixed_ops is not None:
@@ -137,7 +143,7 @@ class NB201Network(nn.Module):
         self.stem_conv = layers.conv(c, 3)
         self.stem_bn = layers.BatchNorm()
         self.cells = [
-            NB201SearchCell(c * 2**stage, self.fixed_ops)
+            NB201SearchCell(c * 2**stage, self.fixed_ops, self.edge_affine)
             for stage in range(3)
             for _ in range(self.cells_per_stage)
         ]
@@ -168,14 +174,17 @@ class NB201Network(nn.Module):
         return self._forward(images, lambda cell, h: cell.mixed(h, op_weights))
 
 
-def supernet(channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10) -> NB201Network:
-    return NB201Network(channels, cells_per_stage, num_classes)
+def supernet(channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
+             edge_affine: bool = False) -> NB201Network:
+    return NB201Network(channels, cells_per_stage, num_classes, edge_affine=edge_affine)
 
 
 def standalone(ops: Sequence[int], channels: int = 16, cells_per_stage: int = 5,
-               num_classes: int = 10) -> NB201Network:
-    """Network for the one cell ``ops`` (int[6]); its params are ``subnet_params(..., ops)``."""
-    return NB201Network(channels, cells_per_stage, num_classes, tuple(int(o) for o in np.asarray(ops)))
+               num_classes: int = 10, edge_affine: bool = False) -> NB201Network:
+    """Network for the one cell ``ops`` (int[6]); its params are ``subnet_params(..., ops)``
+    of a supernet with the same ``edge_affine``."""
+    return NB201Network(channels, cells_per_stage, num_classes, tuple(int(o) for o in np.asarray(ops)),
+                        edge_affine)
 
 
 def init(key: jax.Array, model: NB201Network, image_shape=(32, 32, 3)) -> Any:
