@@ -111,14 +111,16 @@ def test_cross_dataset_weak_labels():
     ("nbgraph_cora:signal", "own signal column"),
     ("nbgraph_cora:reported", "test-split column"),  # NAS-Bench-Graph's reported column is its test split
     ("nbgraph_citeseer:reported", "test-split column"),
+    ("nb201_cifar10:cifar10_test_200ep", "test-split column"),  # the reported column by its own name
 ])
 def test_side_doors_around_the_ledger_are_refused_even_when_tables_are_allowed(spec, message):
-    cora = benchmarks.load_benchmark("nbgraph_cora")
-    config = acenas.AceNASConfig(weak_labels=spec, searched_benchmark="nbgraph_cora", allow_table_weak_labels=True)
+    searched = spec.split(":")[0] if spec.startswith("nb201") else "nbgraph_cora"
+    bench = benchmarks.load_benchmark(searched)
+    config = acenas.AceNASConfig(weak_labels=spec, searched_benchmark=searched, allow_table_weak_labels=True)
     with pytest.raises(acenas.WeakLabelError, match=message):
         config.validate()
     with pytest.raises(acenas.WeakLabelError, match=message):
-        acenas.load_weak_labels(spec, cora.search_space, searched_benchmark="nbgraph_cora", allow_table=True)
+        acenas.load_weak_labels(spec, bench.search_space, searched_benchmark=searched, allow_table=True)
 
 
 def test_searched_columns_are_refused_under_any_name_and_tables_need_the_searched_benchmark(space, tmp_path):

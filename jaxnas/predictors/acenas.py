@@ -193,9 +193,9 @@ def _refuse_searched_columns(spec: str, values: np.ndarray, searched) -> None:
 def _table_column(bench, column: str) -> tuple[np.ndarray, str]:
     """(values, the column's full name) of ``bench``'s column ``column`` (``signal``/``reported``
     name the search signal and the reported column)."""
-    if column == "signal":
+    if column in ("signal", bench.signal_name):
         return np.asarray(bench.signal, np.float32), bench.signal_name
-    if column == "reported":
+    if column in ("reported", bench.reported_name):
         return np.asarray(bench.reported, np.float32), bench.reported_name
     if column in bench.columns:
         return np.asarray(bench.columns[column], np.float32), column
