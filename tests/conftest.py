@@ -3,3 +3,39 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import importlib
+import sys
+
+import pytest
+
+
+def _load_entry_point(module_name: str):
+    """``module_name`` (an ``experiments.*`` entry point or a script) imported as if it were
+    the only program in the process. absl flags are process-global and entry points share
+    flag names (--data_dir, --output_dir, ...), so a test worker that imported another entry
+    point first would fail with DuplicateFlagError; each entry point is its own process in
+    real use. The flags of previously imported entry points are removed first."""
+    from absl import flags
+
+    fl = flags.FLAGS
+    fl.unparse_flags()
+    for name in list(fl):
+        module = fl.find_module_defining_flag(name)
+        if module and (module.startswith("experiments.") or module in _SCRIPTS):
+            delattr(fl, name)
+    for name in [m for m in sys.modules if m.startswith("experiments.") or m in _SCRIPTS]:
+        del sys.modules[name]
+    return importlib.import_module(module_name)
+
+
+_SCRIPTS = ("accelerator_check",)
+
+
+@pytest.fixture
+def entry_point():
+    """A loader: ``entry_point("experiments.parsec")`` is that module with its flags only."""
+    from absl import flags
+
+    yield _load_entry_point
+    flags.FLAGS.unparse_flags()

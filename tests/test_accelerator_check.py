@@ -11,10 +11,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import accelerator_check  # noqa: E402
 
-
-def test_arguments_name_what_is_wrong():
+def test_arguments_name_what_is_wrong(entry_point):
+    accelerator_check = entry_point("accelerator_check")
     with pytest.raises(SystemExit):
         accelerator_check.parse_args(["--sections=throughput,speed"])
     with pytest.raises(SystemExit):
@@ -25,7 +24,8 @@ def test_arguments_name_what_is_wrong():
 
 
 @pytest.mark.slow
-def test_small_run_writes_every_section(tmp_path):
+def test_small_run_writes_every_section(tmp_path, entry_point):
+    accelerator_check = entry_point("accelerator_check")
     out = tmp_path / "check.json"
     proc = subprocess.run([sys.executable, "scripts/accelerator_check.py", "--small", f"--output={out}"], cwd=ROOT,
                           env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True)

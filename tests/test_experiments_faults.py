@@ -119,3 +119,19 @@ def test_help_lists_every_flag_with_its_default(module, expected):
     for item in expected:
         assert item in text, item
     assert "default per benchmark" not in text
+
+
+def test_entry_points_load_one_after_another_in_one_process(entry_point):
+    """The test harness's entry-point loader: each entry point's flags are its own even after
+    others that define flags of the same names (--data_dir, --output_dir, --seed)."""
+    from absl import flags
+
+    names = ["experiments.search", "experiments.predictor_eval", "experiments.predictor_throughput",
+             "experiments.supernet", "experiments.parsec",
+             "experiments.search"]
+    for name in names:
+        module = entry_point(name)
+        own = flags.FLAGS.flags_by_module_dict().get(name, [])
+        assert own, name
+        assert all(flags.FLAGS.find_module_defining_flag(f.name) in (name, "experiments.config_flags") for f in own)
+    assert module.FLAGS["budget"].default == 150

@@ -424,14 +424,14 @@ class _Killed(Exception):
     pass
 
 
-def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch):
+def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, entry_point):
     """experiments.parsec's seed loop, interrupted (a) right after a checkpoint and (b) after
     history.json but before the state is saved, then --resume: results equal an uninterrupted
     run. In-process with a toy supernet (the NB201 step takes minutes to compile on a CPU);
     tests/test_parsec.py::test_cli_kill_and_resume (slow) SIGKILLs the real command."""
     from absl import flags
 
-    from experiments import parsec as exp
+    exp = entry_point("experiments.parsec")
     from jaxnas import input_pipeline
 
     import types
@@ -548,7 +548,7 @@ def test_cli_kill_and_resume(tmp_path):
     print(f"kill+resume: killed after checkpoints {saved}; wall seconds {timings}")
 
 
-def test_flags_are_the_config_fields_with_the_same_defaults():
+def test_flags_are_the_config_fields_with_the_same_defaults(entry_point):
     """experiments.parsec makes one flag per parsec.Config field; defaults come from the
     dataclass (= the CPU preset), --preset=paper fills the flags not given, --help lists
     every flag with its default, and a search that could never start is refused."""
@@ -556,7 +556,7 @@ def test_flags_are_the_config_fields_with_the_same_defaults():
 
     from absl import app, flags
 
-    from experiments import parsec as exp
+    exp = entry_point("experiments.parsec")
 
     fl = flags.FLAGS
     fields = dataclasses.fields(parsec.Config)
@@ -582,10 +582,10 @@ def test_flags_are_the_config_fields_with_the_same_defaults():
         assert f"(default: '{f.default}')" in help_text.split(f"--{f.name}:")[1].split("\n  --")[0], f.name
 
 
-def test_summaries_use_the_sample_std_and_merge_refuses_mixed_runs(tmp_path):
+def test_summaries_use_the_sample_std_and_merge_refuses_mixed_runs(tmp_path, entry_point):
     from absl import app, flags
 
-    from experiments import parsec as exp
+    exp = entry_point("experiments.parsec")
 
     s = exp.summarize([1.0, 2.0, 4.0])
     np.testing.assert_allclose(s["std"], np.std([1.0, 2.0, 4.0], ddof=1))

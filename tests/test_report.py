@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import report
 from jaxnas import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +68,8 @@ def runs(tmp_path):
     return root, evolution, better
 
 
-def test_report_tables_verdicts_and_runs(runs, tmp_path):
+def test_report_tables_verdicts_and_runs(runs, tmp_path, entry_point):
+    report = entry_point("experiments.report")
     root, evolution, better = runs
     text = report.generate(root, tmp_path / "docs" / "results.md")
     assert text == (tmp_path / "docs" / "results.md").read_text()
@@ -110,8 +110,8 @@ def test_report_cli(runs, tmp_path):
     assert missing.returncode != 0 and "is not a folder" in missing.stderr
 
 
-def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path):
-    from experiments import results_plan
+def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path, entry_point):
+    results_plan = entry_point("experiments.results_plan")
 
     def seeds(step):
         args = dict(a.lstrip("-").split("=", 1) for a in step.args if a.startswith("--seed"))
