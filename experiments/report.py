@@ -2,8 +2,8 @@ r"""Generates the results document from results.json files.
 
     python -m experiments.report --runs=runs/results --out=docs/results.md
 
-Reads every results.json under --runs (experiments.search and experiments.predictor_eval
-outputs; others are skipped) and writes one Markdown document:
+Reads every results.json under --runs (experiments.search, experiments.predictor_eval and
+experiments.parsec outputs; others are skipped) and writes one Markdown document:
 
 * per benchmark (nb201_cifar10, nbgraph_cora, nb101_subset, then any other), per budget:
   a table of search methods (paper configuration and default, baselines) with mean, sample
@@ -14,6 +14,10 @@ outputs; others are skipped) and writes one Markdown document:
 * per benchmark and label count (L = 20 / 50 / 100 and any other), the offline predictor
   table (Kendall tau, Spearman rho, NDCG@10, precision@5 %) with the paired comparison of
   Kendall tau against the supervised GCN (default);
+* PARSEC: the test accuracy (NB201 table) of the MAP cell of the learnt prior, the prior's
+  expected cell, and the same-compute baseline (random cells ranked by the uniformly trained
+  supernet), against the average random cell, with the paired comparison MAP - baseline;
+  the supernet quality gate's Kendall tau;
 * every run's command, seeds, commit (and whether the tree had uncommitted changes).
 
 Only evaluation seeds (0-99) enter the tables; runs on tuning seeds (>= 100) are listed
@@ -58,7 +62,7 @@ VERDICT_WORDS = {"better": "beats", "worse": "is behind", "level": "is level wit
 @dataclasses.dataclass
 class Run:
     path: pathlib.Path  # the run's folder, relative to --runs
-    kind: str  # "search" | "predictor"
+    kind: str  # "search" | "predictor" | "parsec"
     benchmark: str
     method: str  # algorithm or predictor name
     label: str
@@ -66,6 +70,8 @@ class Run:
 
     @property
     def seeds(self) -> list:
+        if self.kind == "parsec":
+            return [int(r["seed"]) for r in self.data.get("runs", [])]
         return list(self.data.get("seed_list", []))
 
     @property
@@ -102,9 +108,13 @@ def load_runs(root: pathlib.Path) -> tuple[list, list]:
             kind, method = "search", data["algorithm"]
         elif "predictor" in data and "metrics" in data:
             kind, method = "predictor", data["predictor"]
+        elif "runs" in data and "summary" in data and "map" in (data["runs"] or [{}])[0]:
+            kind, method = "parsec", "parsec"
+            data = {**data, "benchmark": f"parsec_{data.get('space', '?')}"}
         else:
             continue
-        run = Run(path.parent.relative_to(root), kind, data["benchmark"], method, _label(method, data), data)
+        label = _label(method, data) if kind != "parsec" else f"parsec ({data.get('preset', 'default')})"
+        run = Run(path.parent.relative_to(root), kind, data["benchmark"], method, label, data)
         (tuning if run.seeds and min(run.seeds) >= TUNING_SEEDS_FROM else runs).append(run)
     # Identical labels within a benchmark are told apart by their folders.
     for kind in ("search", "predictor"):
@@ -281,12 +291,71 @@ def predictor_section(benchmark: str, runs: list, ids: RunIndex) -> list:
     return lines
 
 
+def parsec_section(runs: list, ids: RunIndex) -> list:
+    """PARSEC runs: the learnt prior's cells against random cells and the same-compute baseline."""
+    lines = []
+    for run in runs:
+        rid = ids(run)
+        data, summary = run.data, run.data["summary"]
+        reported = next((k[len("map_"):] for k in summary if k.startswith("map_") and k != "map_minus_baseline"
+                         and "supernet" not in k), None)
+        if reported is None:
+            continue
+        config = data.get("flags") or data.get("config") or {}
+        lines += [f"### {run.label} on the {data.get('space')} cell space ({rid})", "",
+                  f"Proxy supernet on {data.get('dataset')} ({config.get('image_size', '?')} px, C = "
+                  f"{config.get('channels', '?')}, {config.get('cells', '?')} cells per stage, "
+                  f"{config.get('steps', '?')} steps, K = {config.get('num_samples', '?')} samples); cells scored "
+                  f"by the NB201 table's {reported}. Seeds {_seed_range(run.seeds)}." + (
+                      " Merged from: " + "; ".join(f"`{m['command']}`" for m in data["merged"]) + "."
+                      if data.get("merged") else ""), "",
+                  "| cell | mean | std | sem | median | min | max |", "|---|---|---|---|---|---|---|"]
+        rows = (("MAP cell of the learnt prior", f"map_{reported}"),
+                ("expected cell under the learnt prior", f"expected_{reported}"),
+                ("same-compute baseline (best of random cells by supernet validation accuracy)",
+                 f"baseline_{reported}"))
+        for name, key in rows:
+            stats = summary.get(key)
+            if stats:
+                lines.append(f"| {name} | " + " | ".join(_fmt(stats.get(s), 2) for s in
+                                                         ("mean", "std", "sem", "median", "min", "max")) + " |")
+        random_mean = summary.get(f"random_cell_mean_{reported}")
+        if random_mean is not None:
+            lines.append(f"| average random cell (whole table) | {_fmt(random_mean, 2)} | | | | | |")
+        lines.append("")
+        comparison = None
+        by_seed = {int(r["seed"]): r for r in data["runs"]}
+        if all(f"map_{reported}" in r and f"baseline_{reported}" in r for r in by_seed.values()):
+            comparison = _paired({s: r[f"map_{reported}"] for s, r in by_seed.items()},
+                                 {s: r[f"baseline_{reported}"] for s, r in by_seed.items()})
+        if comparison is not None:
+            diff, p, verdict = _comparison_cells(comparison)
+            lines.append(f"- MAP cell − same-compute baseline, paired on {comparison['n']} seeds: {diff} (95% CI), "
+                         f"Wilcoxon p = {p}: PARSEC {VERDICT_WORDS[verdict]} the baseline"
+                         + (f" (with {comparison['n_nonzero']} non-zero differences the smallest two-sided exact "
+                            f"Wilcoxon p is {2 / 2 ** comparison['n_nonzero']:.4g})"
+                            if comparison["wilcoxon_method"] == "exact" and comparison["n_nonzero"] <= 6 else "")
+                         + ".")
+        map_stats = summary.get(f"map_{reported}")
+        if map_stats and random_mean is not None:
+            side = "above" if map_stats["mean"] > random_mean else "below"
+            lines.append(f"- The MAP cell's mean is {side} the average random cell "
+                         f"({_fmt(map_stats['mean'], 2)} vs {_fmt(random_mean, 2)}).")
+        for key, name in (("tau_at_search_start", "when the search phase started"), ("tau_final", "at the end")):
+            stats = summary.get(key)
+            if stats:
+                lines.append(f"- Supernet quality gate, Kendall τ (supernet validation accuracy vs the table) {name}: "
+                             f"{_fmt(stats['mean'])} ± {_fmt(stats['std'])} (mean ± std).")
+        lines.append("")
+    return lines
+
+
 def runs_section(ids: RunIndex) -> list:
     lines = ["## Runs", "", "| run | method | folder | command | seeds | commit | wall s |",
              "|---|---|---|---|---|---|---|"]
     for number, run in enumerate(ids.runs, 1):
         git = run.data.get("git") or {}
-        commit = (git.get("commit") or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+        commit = (git.get("commit") or "not recorded")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
         wall = run.data.get("wall_seconds")
         label = f"TABLE-ASSISTED {run.label}" if run.table_assisted else run.label
         lines.append(f"| R{number} | {label} | {run.path} | `{run.data.get('command', '?')}` | "
@@ -333,7 +402,7 @@ def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:
     outputs.prepare_output_dir(out.parent)
     runs, tuning = load_runs(root)
     ids = RunIndex()
-    benchmarks = sorted({r.benchmark for r in runs}, key=lambda b: (b not in BENCHMARK_ORDER,
+    benchmarks = sorted({r.benchmark for r in runs if r.kind != "parsec"}, key=lambda b: (b not in BENCHMARK_ORDER,
                                                                    BENCHMARK_ORDER.index(b) if b in BENCHMARK_ORDER else 0, b))
     command = f"python -m experiments.report --runs={root} --out={out}"
     lines = ["# Results", "",
@@ -355,6 +424,9 @@ def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:
                     lines += [f"![best-so-far curves on {benchmark}]({plot.name})", ""]
         if predictor_runs:
             lines += predictor_section(benchmark, predictor_runs, ids)
+    parsec_runs = [r for r in runs if r.kind == "parsec"]
+    if parsec_runs:
+        lines += ["## PARSEC", ""] + parsec_section(parsec_runs, ids)
     if ids.runs:
         lines += runs_section(ids)
     text = "\n".join(lines)

@@ -143,3 +143,25 @@ def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path, entry_point):
     failed = results_plan.run_steps([ok, done, waiting], tmp_path, niceness=0, log=messages.append)
     assert failed == ["a", "c"] and "done already: b" in messages
     assert (tmp_path / "a.log").exists()
+
+
+def test_parsec_section_compares_the_map_cell_with_the_same_compute_baseline(tmp_path, entry_point):
+    report = entry_point("experiments.report")
+    rng = np.random.default_rng(1)
+    key = "cifar10_test_200ep"
+    runs = [{"seed": s, "map": {"string": "x"}, f"map_{key}": 80.0 + s, f"baseline_{key}": 85.0 + 2 * s,
+             f"expected_{key}": 81.0, "tau_at_search_start": float(rng.normal(0, 0.03))} for s in range(6)]
+    summary = {name: metrics.summary([r[name] for r in runs]) for name in
+               (f"map_{key}", f"baseline_{key}", f"expected_{key}", "tau_at_search_start")}
+    summary[f"random_cell_mean_{key}"] = 87.04
+    _write(tmp_path / "runs", "parsec", {"space": "nb201", "dataset": "cifar10_small", "preset": "default",
+                                         "flags": {"steps": 2000, "num_samples": 8}, "command": "python -m x",
+                                         "summary": summary, "runs": runs})
+    text = report.generate(tmp_path / "runs", tmp_path / "results.md", plots=False)
+    section = text.split("## PARSEC")[1]
+    expected = metrics.paired_comparison([r[f"map_{key}"] for r in runs], [r[f"baseline_{key}"] for r in runs])
+    assert expected["verdict"] == "worse"
+    assert "| MAP cell of the learnt prior | 82.50 |" in section
+    assert f"{expected['mean_difference']:+.3f}" in section and "PARSEC is behind the baseline" in section
+    assert "below the average random cell (82.50 vs 87.04)" in section
+    assert "| parsec (default) | parsec | `python -m x` | 0–5 | not recorded |" in text
