@@ -18,7 +18,7 @@ def _run(module, *args, file_size_kib=None):
     command = [sys.executable, "-m", f"experiments.{module}", *args]
     if file_size_kib is not None:  # a shell ulimit: no fork of this (multithreaded) process
         command = ["bash", "-c", f'ulimit -f {file_size_kib} && exec "$0" "$@"', *command]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
 
 
 def _unwritable_dir(tmp_path):

@@ -520,7 +520,7 @@ def test_cli_kill_and_resume(tmp_path):
 
     timings = {}
     start = time.time()
-    full = subprocess.run(command(tmp_path / "full"), cwd=root, capture_output=True, text=True, timeout=1500)
+    full = subprocess.run(command(tmp_path / "full"), cwd=root, capture_output=True, text=True)
     assert full.returncode == 0, full.stderr[-3000:]
     timings["full"] = time.time() - start
 
@@ -539,8 +539,7 @@ def test_cli_kill_and_resume(tmp_path):
     assert saved and max(saved) < 12, saved
 
     start = time.time()
-    resumed = subprocess.run(command(tmp_path / "killed", "--resume"), cwd=root, capture_output=True, text=True,
-                             timeout=1500)
+    resumed = subprocess.run(command(tmp_path / "killed", "--resume"), cwd=root, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     timings["resumed"] = time.time() - start
     assert "resumed at step" in resumed.stderr

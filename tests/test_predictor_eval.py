@@ -94,7 +94,7 @@ def test_bad_arguments(bench):
 
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "experiments.predictor_eval", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=ROOT, capture_output=True, text=True)
 
 
 def test_cli_writes_results_and_scatter(tmp_path):

@@ -102,11 +102,11 @@ def test_report_cli(runs, tmp_path):
     root, _, _ = runs
     out = tmp_path / "out" / "results.md"
     proc = subprocess.run([sys.executable, "-m", "experiments.report", f"--runs={root}", f"--out={out}", "--noplots"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "## nb201_cifar10" in out.read_text()
     missing = subprocess.run([sys.executable, "-m", "experiments.report", f"--runs={tmp_path / 'none'}",
-                              f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                              f"--out={out}"], cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode != 0 and "is not a folder" in missing.stderr
 
 

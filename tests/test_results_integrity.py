@@ -74,7 +74,7 @@ def test_predictor_guided_search_fits_on_signal_labels_only(leaky_bench):
 
 def _run_search(*args):
     return subprocess.run([sys.executable, "-m", "experiments.search", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True)
 
 
 @pytest.mark.parametrize("spec,column", [

@@ -260,7 +260,7 @@ def test_reference_flag_set_parses():
     # A subprocess: experiments modules define absl flags (--output_dir, --resume, ...)
     # that clash when two of them are imported into one test process.
     proc = subprocess.run([sys.executable, "-c", REFERENCE_FLAGS_SCRIPT], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "REFERENCE_OK" in proc.stdout
 
