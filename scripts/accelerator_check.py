@@ -94,21 +94,23 @@ def _parsec(args) -> dict:
     model = darts_network.supernet(args.parsec_channels, args.parsec_layers)
     params = darts_network.init(jax.random.key(0), model)
     choices = parsec.darts_choices()
-    config = parsec.Config(num_samples=args.parsec_samples, batch_size=args.parsec_batch_size, steps=1000,
-                           warmup_steps=0, ramp_steps=0)
+    b = args.parsec_batch_size
+    # A search-phase step (the prior's update on a validation batch included) with the paper's K.
+    config = parsec.Config(num_samples=args.parsec_samples, batch_size=b, valid_batch_size=b, num_valid=max(b, 2),
+                           eval_images=b, eval_batch_size=b, steps=1000, warmup_steps=0, warmup_max_steps=0)
     mean, std = np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32)
     step = jax.jit(parsec.make_train_step(model.apply, choices, parsec.darts_to_arch, config, mean, std))
-    state = parsec.init_state(params, parsec.uniform_logits(choices), config)
+    state = parsec.init_state(params, parsec.uniform_logits(choices), config, search_start=0)
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (args.parsec_batch_size, 32, 32, 3)), jnp.uint8)
     labels = jnp.asarray(rng.integers(0, 10, args.parsec_batch_size), jnp.int32)
     start = time.perf_counter()
-    compiled_bytes = throughput.compiled_memory_bytes(step, state, jax.random.key(0), images, labels)
+    compiled_bytes = throughput.compiled_memory_bytes(step, state, jax.random.key(0), images, labels, images, labels)
     keys = iter(jax.random.split(jax.random.key(1), 1000))
     holder = [state]
 
     def one_step():
-        holder[0], metrics = step(holder[0], next(keys), images, labels)
+        holder[0], metrics = step(holder[0], next(keys), images, labels, images, labels)
         jax.block_until_ready(metrics)
 
     one_step()  # compiles
