@@ -39,3 +39,16 @@ def entry_point():
 
     yield _load_entry_point
     flags.FLAGS.unparse_flags()
+
+
+@pytest.fixture(autouse=True)
+def _absl_logger_level():
+    """absl sets its logger's level when flags are parsed (``--verbosity``); an entry point
+    run earlier in the same worker would hide INFO records from ``caplog`` in later tests."""
+    import logging
+
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.NOTSET)
+    yield
+    absl_logger.setLevel(level)
