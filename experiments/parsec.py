@@ -89,7 +89,9 @@ flags.DEFINE_integer("finetune_epochs", 0, "Afterwards, train the MAP architectu
 flags.DEFINE_float("finetune_learning_rate", 0.02, "Fine-tuning SGD-Nesterov peak learning rate (cosine).")
 flags.DEFINE_string("checkpoint_dir", None, "Checkpoint folder (default OUTPUT_DIR/checkpoints).")
 flags.DEFINE_integer("checkpoint_every", 250, "Steps between orbax checkpoints (0: none).", lower_bound=0)
-flags.DEFINE_bool("resume", False, "Continue each seed from its newest checkpoint.")
+flags.DEFINE_bool("resume", False, "Continue each seed from its newest checkpoint (a seed without one starts afresh).")
+flags.DEFINE_bool("overwrite", False, "Delete the checkpoints already in the checkpoint folder and start afresh "
+                  "(without it, a new run refuses a folder that holds checkpoints).")
 flags.DEFINE_string("compilation_cache_dir", "default",
                     "JAX persistent compilation cache ('default': $JAXNAS_CACHE/xla, or ~/.cache/jaxnas/xla; "
                     "'': off). A resumed or repeated run loads its compiled train step instead of "
@@ -259,24 +261,25 @@ def _run_seed(seed, ctx) -> dict:
     params = _init_params(init_key, model, dataset.image_shape)
     state = parsec.init_state(params, _initial_logits(choices), config, search_start)
     history: dict[str, list] = {"step": [], "seconds": [], "probabilities": [], "map": []}
-    ckpt_dir = pathlib.Path(FLAGS.checkpoint_dir or pathlib.Path(FLAGS.output_dir) / "checkpoints") / f"seed_{seed}"
+    ckpt_dir = _checkpoint_dir(seed)
     ckpt = None
     if FLAGS.checkpoint_every or FLAGS.resume:
-        ignored = ("resume", "seeds", "compilation_cache_dir")  # may differ between a run and its resumption
+        ignored = ("resume", "overwrite", "seeds", "compilation_cache_dir")  # may differ between a run and its resumption
         run_info = {"seed": seed, "flags": {k: v for k, v in ctx["run_flags"].items() if k not in ignored},
                     "config": dataclasses.asdict(config)}
-        ckpt = checkpoint.Checkpointer(ckpt_dir, run_info)
+        # --resume: a seed with no checkpoint yet starts afresh (resume=None: checked here).
+        ckpt = checkpoint.Checkpointer(ckpt_dir, run_info, resume=None if FLAGS.resume else False,
+                                       overwrite=FLAGS.overwrite)
     elapsed = 0.0
     if FLAGS.resume and ckpt.latest_step() is not None:
-        restored_step, state = ckpt.restore(state)
-        history = json.loads((ckpt_dir / "history.json").read_text())
-        # history.json is written just before each checkpoint: a kill between the two
-        # leaves entries past the restored step, which the resumed run recomputes.
-        keep = sum(1 for s in history["step"] if s <= restored_step)
-        if not keep or history["step"][keep - 1] != restored_step:
-            raise RuntimeError(f"{ckpt_dir}: history.json does not reach checkpoint step {restored_step}")
-        keep_gate = sum(1 for s in history.get("gate_step", []) if s <= restored_step)
-        history = {k: v[:keep_gate] if k in _GATE_KEYS else v[:keep] for k, v in history.items()}
+        restored = ckpt.restore_with_info(state)
+        state = restored.state
+        # The history (and with it the wall time so far) is saved in the same step as the state.
+        history = restored.info.get("history")
+        if not isinstance(history, dict) or not history.get("step") or history["step"][-1] != restored.step:
+            raise checkpoint.CheckpointUnreadableError(
+                f"{ckpt_dir}: checkpoint step {restored.step} holds no history of its run; start afresh with "
+                "--overwrite or another --checkpoint_dir")
         elapsed = history["seconds"][-1] if history["seconds"] else 0.0
         logging.info("seed %d: resumed at step %d", seed, int(state.step))
     # Commit the state to the device either way: a restored (committed) state would
@@ -330,9 +333,7 @@ def _run_seed(seed, ctx) -> dict:
                      point["seconds"], point["loss"], point["accuracy"], prior, point["entropy"], bench, gate)
         if ckpt is not None and FLAGS.checkpoint_every and (
                 step // FLAGS.checkpoint_every > step0 // FLAGS.checkpoint_every or step == config.steps):
-            # History first (atomic rename), then the state.
-            outputs.write_json(ckpt_dir / "history.json", history, indent=None)
-            ckpt.save(step, state)
+            ckpt.save(step, state, info={"history": history})
     if ckpt is not None:
         ckpt.close()
     seconds = time.time() - start
@@ -552,15 +553,34 @@ def _merge(out: pathlib.Path) -> None:
     _write_outputs(out, record, choices)
 
 
+def _checkpoint_dir(seed: int) -> pathlib.Path:
+    return pathlib.Path(FLAGS.checkpoint_dir or pathlib.Path(FLAGS.output_dir) / "checkpoints") / f"seed_{seed}"
+
+
+def _refuse_used_checkpoint_dirs() -> None:
+    """A new run (no --resume, no --overwrite) must not start in folders holding checkpoints:
+    checked before anything is loaded, so nothing is lost and no time is spent."""
+    if FLAGS.resume or FLAGS.overwrite or not FLAGS.checkpoint_every:
+        return
+    used = [d for d in map(_checkpoint_dir, range(FLAGS.seed, FLAGS.seed + FLAGS.seeds))
+            if d.is_dir() and any(d.iterdir())]
+    if used:
+        raise app.UsageError(f"{used[0]} already holds checkpoints; pass --resume to continue that run, "
+                             "--overwrite to delete them, or use another --checkpoint_dir / --output_dir")
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.resume and FLAGS.overwrite:
+        raise app.UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
     try:
         out = outputs.prepare_output_dir(FLAGS.output_dir)
     except outputs.OutputDirError as err:
         raise app.UsageError(str(err)) from err
     if FLAGS.merge:
         return _merge(out)
+    _refuse_used_checkpoint_dirs()
     config = _config()
     try:
         dataset = input_pipeline.downsample(input_pipeline.load(config.dataset, FLAGS.data_dir), config.image_size)
@@ -578,7 +598,11 @@ def main(argv):
     ctx = _make_context(setup, config, dataset, bench)
     logging.info("PARSEC %s on %s (preset %s): %s", FLAGS.space, dataset.name, FLAGS.preset, config)
     wall = time.time()
-    results = [_run_seed(seed, ctx) for seed in range(FLAGS.seed, FLAGS.seed + FLAGS.seeds)]
+    try:
+        results = [_run_seed(seed, ctx) for seed in range(FLAGS.seed, FLAGS.seed + FLAGS.seeds)]
+    except (checkpoint.CheckpointExistsError, checkpoint.CheckpointMismatchError,
+            checkpoint.CheckpointUnreadableError) as err:
+        sys.exit(f"error: {err}")
     summary, keys = summary_of(results, float(ctx["table"].mean()) if bench is not None else None)
     record = {
         "command": " ".join(["python -m experiments.parsec", *sys.argv[1:]]),
@@ -596,7 +620,7 @@ def main(argv):
 _OWN_FLAGS = CONFIG_FIELDS + (
     "preset", "space", "data_dir", "depthwise", "seed", "seeds", "output_dir", "log_every", "init_prior", "init_prior_scale",
     "finetune_epochs", "finetune_learning_rate", "checkpoint_dir", "checkpoint_every", "resume",
-    "compilation_cache_dir", "test_batch_size", "merge",
+    "overwrite", "compilation_cache_dir", "test_batch_size", "merge",
 )
 
 

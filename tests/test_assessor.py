@@ -204,6 +204,7 @@ def test_assessor_attaches_cells_outside_a_partial_pool(space, cache):
     assert float(metrics.kendall_tau(_target(test), scores)) > 0.2
 
 
+@pytest.mark.slow
 def test_joint_training_fine_tunes_the_encoder_and_lowers_the_combined_loss(space, cache):
     config = assessor.AssessorConfig(**{**SMALL, "steps": 60, "joint": True, "joint_weight": 0.5,
                                         "encoder_learning_rate": 1e-3, "targets": "rank"})

@@ -91,7 +91,7 @@ def test_fit_regression_learns_and_loss_is_pluggable(space):
     chex.assert_trees_all_close(unchanged, init)
 
 
-@pytest.mark.parametrize("targets", ["rank", "standardise"])
+@pytest.mark.parametrize("targets", ["rank", pytest.param("standardise", marks=pytest.mark.slow)])
 def test_gcn_predictor_ranks_held_out_cells(space, targets):
     config = gcn.GCNConfig(hidden=32, fc_hidden=32, epochs=40, batch_size=16, learning_rate=3e-3, targets=targets)
     predictor = predictors.make_predictor("gcn", space, config)

@@ -148,6 +148,7 @@ def test_tempering_keeps_the_target_effective_sample_size():
     np.testing.assert_allclose(parsec.effective_sample_size(tempered), 4.0, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_nb201_edge_remat_keeps_the_parsec_gradient_and_lowers_memory(monkeypatch):
     """The supernet's per-edge rematerialisation (nb201_network.REMAT_POLICY) changes no value
     or gradient of the importance-weighted PARSEC step, and lowers the compiled step's memory."""
@@ -334,6 +335,7 @@ def test_validation_split_is_disjoint_from_training_images():
     assert ids(input_pipeline.with_validation(data, 15, seed=4).valid) != ids(split.valid)  # seeded
 
 
+@pytest.mark.slow
 def test_resumed_run_steps_equal_an_uninterrupted_run(tmp_path):
     model = _OneEdgeToy()
     params = model.init(jax.random.key(0), jnp.zeros((2, 4, 4, 3)), jnp.zeros(1, jnp.int32))
@@ -358,6 +360,7 @@ def test_resumed_run_steps_equal_an_uninterrupted_run(tmp_path):
     chex.assert_trees_all_close(again.params, state.params, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_posterior_weight_sampling_draws_from_pi():
     """weight_sampling='posterior' (the paper) trains the weights on archs drawn from pi: with pi
     all on 'zero', no parametric op is ever used and no weight moves; 'uniform' trains them."""
@@ -425,8 +428,8 @@ class _Killed(Exception):
 
 
 def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, entry_point):
-    """experiments.parsec's seed loop, interrupted (a) right after a checkpoint and (b) after
-    history.json but before the state is saved, then --resume: results equal an uninterrupted
+    """experiments.parsec's seed loop, interrupted (a) right after a checkpoint and (b) just
+    before one is saved, then --resume: results equal an uninterrupted
     run. In-process with a toy supernet (the NB201 step takes minutes to compile on a CPU);
     tests/test_parsec.py::test_cli_kill_and_resume (slow) SIGKILLs the real command."""
     from absl import flags
@@ -471,24 +474,27 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
             out = tmp_path / f"killed_{kill_at}"
             fl.output_dir, fl.resume = str(out), False
 
-            def save(self, step, state, kill_at=kill_at, after_save=after_save):
+            def save(self, step, state, info=None, kill_at=kill_at, after_save=after_save):
                 if after_save:
-                    original_save(self, step, state)
+                    original_save(self, step, state, info)
                 if step == kill_at:
                     raise _Killed
                 if not after_save:
-                    original_save(self, step, state)
+                    original_save(self, step, state, info)
 
             monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", save)
             with pytest.raises(_Killed):
                 exp._run_seed(0, ctx)
             monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", original_save)
-            history = json.loads((out / "checkpoints" / "seed_0" / "history.json").read_text())
-            assert history["step"][-1] == kill_at  # (b): history is ahead of the saved state
+            # A new run in the used checkpoint folder is refused: the old checkpoints are kept.
+            with pytest.raises(exp.checkpoint.CheckpointExistsError, match="--overwrite"):
+                exp._run_seed(0, ctx)
             fl.resume = True
             resumed = exp._run_seed(0, ctx)
             assert strip(resumed) == strip(full), kill_at
             assert json.loads((out / "prior_seed0.json").read_text())["logits"] == full["logits"]
+        fl.resume, fl.overwrite = False, True  # --overwrite starts afresh in a used folder
+        assert strip(exp._run_seed(0, ctx)) == strip(full)
     finally:
         fl.unparse_flags()
 
@@ -609,3 +615,18 @@ def test_summaries_use_the_sample_std_and_merge_refuses_mixed_runs(tmp_path, ent
             exp.main(["parsec"])
     finally:
         fl.unparse_flags()
+
+
+def test_new_run_refuses_a_used_checkpoint_folder_before_loading(tmp_path, entry_point):
+    from absl import app, flags
+
+    exp = entry_point("experiments.parsec")
+    used = tmp_path / "checkpoints" / "seed_1" / "250"
+    used.mkdir(parents=True)
+    flags.FLAGS(["parsec", f"--output_dir={tmp_path}", "--seed=0", "--seeds=2", "--data_dir=/nonexistent"])
+    with pytest.raises(app.UsageError, match="seed_1 already holds checkpoints.*--overwrite"):
+        exp.main(["parsec"])
+    assert used.is_dir()
+    flags.FLAGS.resume, flags.FLAGS.overwrite = True, True
+    with pytest.raises(app.UsageError, match="give one of them"):
+        exp.main(["parsec"])

@@ -97,6 +97,7 @@ def _run(*args):
                           cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_cli_writes_results_and_scatter(tmp_path):
     proc = _run("--predictor=gcn", "--benchmark=nb201_cifar10", "--labels=20", "--seeds=2", "--gcn_epochs=3",
                 "--gcn_hidden=8", "--gcn_fc_hidden=8", f"--output_dir={tmp_path}")

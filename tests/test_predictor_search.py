@@ -88,6 +88,7 @@ def test_full_buffer_keeps_the_best_labels(bench):
     chex.assert_trees_all_equal(again.labels, state.labels)
 
 
+@pytest.mark.slow
 def test_restricted_space_candidates_are_the_benchmark_cells():
     bench = benchmarks.load_benchmark("nb101_subset")
     settings = predictor_search.SearchSettings(initial_queries=4, queries_per_round=4, label_capacity=12)

@@ -17,6 +17,7 @@ def test_full_benchmarks_search_their_whole_space():
     assert bench.search_space is bench.space
 
 
+@pytest.mark.slow
 def test_subset_sampling_and_mutation_stay_in_the_benchmark(subset):
     space = subset.search_space
     assert isinstance(space, restricted.RestrictedSpace)

@@ -46,6 +46,7 @@ print("PREDICTOR_EVAL_AGREES")
 """
 
 
+@pytest.mark.slow
 def test_results_identical_on_one_and_eight_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", MESH_SCRIPT], cwd=ROOT, env=env,
@@ -105,6 +106,7 @@ def _metrics(path):
     return {k: results[k] for k in ["curve", "final", "regret", "ledger", "at_queries"]}
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
     # Uninterrupted run, twice: same seed and device count -> bit-identical metrics.
     for name in ["full", "full_again"]:

@@ -160,7 +160,7 @@ def test_same_seed_same_result(bench, tiny_search):
     assert not np.array_equal(first.history[0], first.history[1])
 
 
-@pytest.mark.parametrize("ensemble_size", [1, 2])
+@pytest.mark.parametrize("ensemble_size", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_space_top_queries_the_best_predicted_of_the_space(bench, ensemble_size):
     # A round with space_top=3 of 6: the last 3 asked are the trained model's 3 best
     # predicted unqueried architectures of the whole space (excluding the first 3 asked);

@@ -20,6 +20,7 @@ def tiny():
     return images, labels, model, params
 
 
+@pytest.mark.slow
 def test_sampled_subnetwork_equals_standalone_network(tiny):
     images, labels, model, params = tiny
     x = input_pipeline.normalize(images[:8], np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32))
@@ -36,6 +37,7 @@ def test_sampled_subnetwork_equals_standalone_network(tiny):
             jax.tree_util.tree_structure(nb201_network.subnet_params(params, np.asarray(ops)))
 
 
+@pytest.mark.slow
 def test_cell_evaluator_matches_standalone_evaluation(tiny):
     images, labels, model, params = tiny
     mean, std = input_pipeline.channel_stats(images)
@@ -59,6 +61,7 @@ def test_cell_evaluator_matches_standalone_evaluation(tiny):
     np.testing.assert_allclose(acc_all, np.asarray(accuracy)[[0, 1, 2, 1, 0]], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_is_resumable_and_learns(tiny):
     images, labels, model, _ = tiny
     config = supernet.SupernetConfig(channels=CHANNELS, cells_per_stage=CELLS, batch_size=8, learning_rate=0.05)

@@ -25,7 +25,8 @@ def test_gcn_flops_count_by_hand():
     assert flops == layer + pool + head
 
 
-@pytest.mark.parametrize("name", sorted(throughput.ADAPTERS))
+@pytest.mark.parametrize("name", [n if n == "nao" else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(throughput.ADAPTERS)])
 def test_adapters_predict_and_train(name):
     space = get_space("nb201")
     model = throughput.ADAPTERS[name](space)
