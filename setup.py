@@ -14,6 +14,7 @@ REQUIREMENTS = [
     "chex>=0.1.87",
     "absl-py>=2.1",
     "numpy>=1.26",
+    "scipy>=1.11",
     "matplotlib>=3.8",
     "nas-bench-graph>=1.4",
     "orbax-checkpoint>=0.11",

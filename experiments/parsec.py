@@ -48,7 +48,7 @@ import optax
 import scipy.stats
 from absl import app, flags, logging
 
-from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, plotting, supernet, training  # noqa: F401
+from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, plotting, provenance, supernet, training  # noqa: F401
 from jaxnas.models import darts_network, layers, nb201_network
 
 FLAGS = flags.FLAGS
@@ -597,7 +597,7 @@ def main(argv):
     choices, _, model, _ = setup
     ctx = _make_context(setup, config, dataset, bench)
     logging.info("PARSEC %s on %s (preset %s): %s", FLAGS.space, dataset.name, FLAGS.preset, config)
-    wall = time.time()
+    wall, git = time.time(), provenance.git_state()  # the code as the run starts
     try:
         results = [_run_seed(seed, ctx) for seed in range(FLAGS.seed, FLAGS.seed + FLAGS.seeds)]
     except (checkpoint.CheckpointExistsError, checkpoint.CheckpointMismatchError,
@@ -606,7 +606,8 @@ def main(argv):
     summary, keys = summary_of(results, float(ctx["table"].mean()) if bench is not None else None)
     record = {
         "command": " ".join(["python -m experiments.parsec", *sys.argv[1:]]),
-        "space": FLAGS.space, "dataset": dataset.name, "preset": FLAGS.preset, "config": dataclasses.asdict(config),
+        "git": git, "space": FLAGS.space, "dataset": dataset.name, "preset": FLAGS.preset,
+        "config": dataclasses.asdict(config),
         "flags": _flag_values(), "wall_seconds": time.time() - wall, "cpu_count": os.cpu_count(),
         "network": {"params_supernet": layers.count_params(_init_params(jax.random.key(0), model,
                                                                           dataset.image_shape))},

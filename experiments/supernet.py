@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 import typing
 
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
-from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, outputs, supernet
+from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, outputs, provenance, supernet
 from jaxnas.spaces import nb201
 
 FLAGS = flags.FLAGS
@@ -131,6 +132,7 @@ def main(argv):
                      supernet_neg_loss=-loss, ops=all_ops, train_seconds=np.float64(train_seconds),
                      eval_seconds=np.float64(eval_seconds), steps=np.int64(total))
     results = {
+        "command": " ".join(["python -m experiments.supernet", *sys.argv[1:]]), "git": provenance.git_state(),
         "config": dataclasses.asdict(config), "dataset": FLAGS.dataset, "train_images": data.train.size,
         "steps": total, "epoch_train_loss": epoch_losses,
         "train_seconds": train_seconds, "train_seconds_this_process": train_seconds_this_process,
