@@ -74,7 +74,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxnas import data, presets, training
+from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.predictors.base import Config, Predictor
 from jaxnas.spaces import base as spaces_base
@@ -275,14 +275,7 @@ def encode_all(space: spaces_base.SearchSpace, config: AssessorConfig, params, g
     """(embeddings float[M, latent], reconstruction loss float[M], exact float[M]) of
     every architecture in ``graphs``, ``chunk`` at a time."""
     model = make_autoencoder(space, config)
-    num = graphs.node_ops.shape[0]
-    chunks = -(-num // chunk)
-    pad = chunks * chunk - num
-    padded = jax.tree_util.tree_map(
-        lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]).reshape((chunks, chunk) + a.shape[1:]), graphs)
-
-    z, loss, exact = jax.lax.map(lambda batch: encode_and_reconstruct(model, space, params, batch), padded)
-    return z.reshape(-1, z.shape[-1])[:num], loss.reshape(-1)[:num], exact.reshape(-1)[:num]
+    return chunking.map_chunks(lambda batch: encode_and_reconstruct(model, space, params, batch), graphs, chunk)
 
 
 def _domain_space(space: spaces_base.SearchSpace) -> spaces_base.SearchSpace:
@@ -377,16 +370,11 @@ def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optiona
     none). Blocked brute force: ``block`` queries at a time (a matmul, then
     ``lax.top_k``), so memory is O(block * N). Jittable.
     """
-    num_queries, dim = queries.shape
+    num_queries = queries.shape[0]
     num_db = database.shape[0]
     if k > num_db - (exclude is not None):
         raise ValueError(f"k={k} neighbours requested from {num_db} rows")
     exclude = jnp.full((num_queries,), -1, jnp.int32) if exclude is None else jnp.asarray(exclude, jnp.int32)
-    block = max(1, min(block, num_queries))
-    blocks = -(-num_queries // block)
-    pad = blocks * block - num_queries
-    q = jnp.pad(queries, ((0, pad), (0, 0))).reshape(blocks, block, dim)
-    ex = jnp.pad(exclude, (0, pad), constant_values=-1).reshape(blocks, block)
     db_sq = jnp.sum(database**2, axis=1)
 
     def one_block(args):
@@ -396,8 +384,7 @@ def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optiona
         neg, idx = jax.lax.top_k(-d2, k)
         return idx.astype(jnp.int32), jnp.maximum(-neg, 0.0)
 
-    idx, d2 = jax.lax.map(one_block, (q, ex))
-    return idx.reshape(-1, k)[:num_queries], d2.reshape(-1, k)[:num_queries]
+    return chunking.map_chunks(one_block, (queries, exclude), block)
 
 
 def kernel_weights(sq_distances: jax.Array, sigma_sq: jax.Array, min_weight: float) -> jax.Array:
