@@ -562,9 +562,9 @@ class _Pool(NamedTuple):
 
 
 def _pool(space: spaces_base.SearchSpace, config: AssessorConfig) -> _Pool:
-    available = getattr(space, "available", None)
     n = space.num_architectures
-    domain = np.flatnonzero(available).astype(np.int32) if available is not None else np.arange(n, dtype=np.int32)
+    domain = space.search_domain()
+    domain = np.arange(n, dtype=np.int32) if domain is None else domain
     covers = len(domain) <= config.max_pool
     if not covers:
         rng = np.random.default_rng(config.pool_seed)

@@ -297,9 +297,9 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     # A restricted space (nb101_subset) answers only its table's architectures: the
     # pseudo-labelled fill and space_top pick only among those (else their slots would be
     # answered "not in benchmark", unspent, and the budget never reached).
-    available = getattr(space, "available", None)
-    in_table = None if available is None else jnp.asarray(available, bool)
-    scored = np.arange(n_arch, dtype=np.int32) if available is None else np.flatnonzero(available).astype(np.int32)
+    domain = space.search_domain()
+    in_table = None if domain is None else jnp.asarray(np.isin(np.arange(n_arch), domain))
+    scored = np.arange(n_arch, dtype=np.int32) if domain is None else domain
     num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
     # With one member the params carry no member axis: the single-model program (and every
