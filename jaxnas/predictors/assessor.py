@@ -45,7 +45,7 @@ Three stages, each a pure function:
 Deviation: by default the auto-encoder is pretrained and frozen (two-stage). The paper's
 joint training (encoder fine-tuned with the GCN, loss = MSE + ``joint_weight`` *
 reconstruction) is ``joint=True``: it re-embeds the whole pool every step (~5x the cost on
-NB201) and gave no gain in the one setting tried (BUILD_NOTES.md, issue 4).
+NB201) and gave no gain in the one setting tried (BUILD_NOTES.md, 2.4).
 
 ``fit(key, labelled, labels, unlabelled)``: the unlabelled set is the pool (the whole
 search domain, as the paper samples unlabelled architectures freely from the space);
@@ -102,7 +102,7 @@ class AssessorConfig(Config):
     # over nodes (an order-free readout, e.g. how many cells' nodes carry each op), the
     # sum's standardised columns scaled by this weight (0 = concatenation only). With few
     # labels the regressor cannot learn one direction at every node position: nb101_subset
-    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES, issue 4.
+    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES.md, 2.4.
     readout_weight: float = 2.0
     max_pool: int = 100_000
     pool_seed: int = 0
@@ -126,10 +126,10 @@ class AssessorConfig(Config):
     joint_weight: float = 1.0
     encoder_learning_rate: float = 1e-4
     # Targets: "rank" (normal scores of the labels' ranks) or "standardise" ((y - mean) /
-    # std, the old default). Standardised accuracies are dominated by the few collapsed
+    # std, the paper's). Standardised accuracies are dominated by the few collapsed
     # cells (~10 % on NB201): the GCN fitted them and not the order of the good cells
     # (NB201 tuning seeds 100..102: train tau 0.59-0.63; test tau L=20 0.28 -> 0.48,
-    # L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49 with "rank"). See BUILD_NOTES.md, issue 4.
+    # L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49 with "rank"). See BUILD_NOTES.md, 2.4.
     targets: str = "rank"
 
     @classmethod

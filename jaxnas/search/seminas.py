@@ -115,7 +115,7 @@ class SemiNASConfig(nao.NAOConfig):
     # gradient-ascent candidates; 0 = off (the reference: generated architectures only).
     space_top: int = 0
     # Regression targets of the labelled pool: "standardise" ((y - mean) / std of the pool,
-    # as the issue asks) or "rank" (normal scores of the ranks, see
+    # the reference's) or "rank" (normal scores of the ranks, see
     # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
     # standardised MSE, as they did for the assessor (BUILD_NOTES.md, assessor).
     targets: str = "standardise"
@@ -302,8 +302,8 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     scored = np.arange(n_arch, dtype=np.int32) if domain is None else domain
     num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
-    # With one member the params carry no member axis: the single-model program (and every
-    # result recorded with it) stays exactly as it was before ensembles existed.
+    # With one member the params carry no member axis: ensemble_size=1 runs the plain
+    # single-model program, with the same numbers as a search without ensembles.
     members = config.ensemble_size
 
     def tokens_at(indices):

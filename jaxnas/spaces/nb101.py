@@ -540,7 +540,7 @@ def _cache_path(source: tuple[str, int, int]) -> Optional[pathlib.Path]:
     try:
         folder = data.cache_dir()
     except OSError:
-        return None  # no writable cache folder: build every session
+        return None  # no writable cache folder: build in every process
     return folder / f"nb101_wl_index_v{WL_HASH_VERSION}_{size}_{mtime_ns}.npz"
 
 
@@ -561,7 +561,7 @@ def _write_cached_index(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> No
         np.savez(tmp, **arrays)
         os.replace(tmp, path)  # atomic: concurrent builders never see half a file
     except OSError:
-        tmp.unlink(missing_ok=True)  # unwritable cache: just rebuild next session
+        tmp.unlink(missing_ok=True)  # unwritable cache: the next process rebuilds
 
 
 def build_index_table(data_dir=None, use_cache: bool = True) -> _IndexTable:
