@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Type
-
 from jaxnas.predictors.base import Config, Predictor
 from jaxnas.registry import Entry, Registry
 
@@ -15,14 +13,8 @@ _PREDICTORS = Registry("predictor", "predictors", {
     "acenas": Entry("jaxnas.predictors.acenas", "acenas_predictor", "AceNASConfig"),
 })
 PREDICTOR_NAMES = _PREDICTORS.names
-
-
-def config_class(name: str) -> Type[Config]:
-    return _PREDICTORS.config_class(name)
-
-
-def make_predictor(name: str, space, config: Config) -> Predictor:
-    return _PREDICTORS.make(name, space, config)
+config_class = _PREDICTORS.config_class  # (name) -> the Config subclass
+make_predictor = _PREDICTORS.make  # (name, space, config) -> Predictor
 
 
 __all__ = ["Config", "PREDICTOR_NAMES", "Predictor", "config_class", "make_predictor"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Type
-
 from jaxnas.registry import Entry, Registry
 from jaxnas.search.base import Config, SearchAlgorithm
 
@@ -18,14 +16,8 @@ _ALGORITHMS = Registry("search algorithm", "algorithms", {
     "acenas": Entry("jaxnas.search.acenas", "acenas_search", "AceNASSearchConfig"),
 })
 ALGORITHM_NAMES = _ALGORITHMS.names
-
-
-def config_class(name: str) -> Type[Config]:
-    return _ALGORITHMS.config_class(name)
-
-
-def make_algorithm(name: str, space, config: Config) -> SearchAlgorithm:
-    return _ALGORITHMS.make(name, space, config)
+config_class = _ALGORITHMS.config_class  # (name) -> the Config subclass
+make_algorithm = _ALGORITHMS.make  # (name, space, config) -> SearchAlgorithm
 
 
 __all__ = ["ALGORITHM_NAMES", "Config", "SearchAlgorithm", "config_class", "make_algorithm"]
