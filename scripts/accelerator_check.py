@@ -1,6 +1,6 @@
 r"""One command for a machine with a GPU or TPU: throughput, seed scaling and PARSEC, one JSON.
 
-    python scripts/accelerator_check.py --output=runs/accelerator_check.json
+    python -m scripts.accelerator_check --output=runs/accelerator_check.json
 
 Sections (``--sections``, all by default), each written to the JSON as soon as it is done
 (so a run cut short keeps what it measured):
@@ -33,13 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from experiments import predictor_throughput  # noqa: E402
-from jaxnas import benchmarks, outputs, parsec, search, throughput  # noqa: E402
-from jaxnas.models import darts_network  # noqa: E402
-from jaxnas.search import runner  # noqa: E402
+from experiments import predictor_throughput
+from jaxnas import benchmarks, outputs, parsec, search, throughput
+from jaxnas.models import darts_network
+from jaxnas.search import runner
 
 PREDICTORS = ("gcn", "nao", "acenas", "assessor")
 SECTIONS = ("throughput", "seeds", "parsec")

@@ -1,6 +1,6 @@
 """Times the NB101 tfrecord loader on a full-size file in the official format.
 
-    python scripts/bench_nb101_tfrecord.py [--workdir=/tmp/nb101_bench] [--rows=423624]
+    python -m scripts.bench_nb101_tfrecord [--workdir=/tmp/nb101_bench] [--rows=423624]
 
 The official nasbench_only108.tfrecord is not in ../shared/data, so this writes one of the
 same format and size (3 repeats x every cell of nb101_graphs.npz, random metrics), then

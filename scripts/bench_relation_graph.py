@@ -1,6 +1,6 @@
 r"""Time and memory of building the assessor's relation graph over 100,000 NB101 cells.
 
-    python scripts/bench_relation_graph.py --nodes=100000 --knn=10
+    python -m scripts.bench_relation_graph --nodes=100000 --knn=10
 
 Takes the auto-encoder embeddings of ``--nodes`` random NB101 cells (the assessor's
 cached embeddings of all 423,624 cells; trained first if not cached, which is not
@@ -13,6 +13,7 @@ the size of the graph's arrays.
 
 from __future__ import annotations
 
+import argparse
 import resource
 import statistics
 import time
@@ -20,45 +21,53 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import logging
 
 from jaxnas.predictors import assessor
 from jaxnas.spaces import nb101
 
-FLAGS = flags.FLAGS
-flags.DEFINE_integer("nodes", 100_000, "Relation-graph nodes (random NB101 cells).", lower_bound=2)
-flags.DEFINE_integer("knn", 10, "Neighbours per node.", lower_bound=1)
-flags.DEFINE_integer("block", 256, "Query rows per kNN block.", lower_bound=1)
-flags.DEFINE_integer("repeats", 3, "Timed builds after compilation.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Which random cells.")
-flags.DEFINE_enum("features", "autoencoder", ["autoencoder", "random"],
-                  "autoencoder: the assessor's NB101 embeddings; random: Gaussian features of the same width.")
-flags.DEFINE_string("data_dir", None, "Benchmark data folder.")
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=100_000, help="Relation-graph nodes (random NB101 cells).")
+    parser.add_argument("--knn", type=int, default=10, help="Neighbours per node.")
+    parser.add_argument("--block", type=int, default=256, help="Query rows per kNN block.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed builds after compilation.")
+    parser.add_argument("--seed", type=int, default=0, help="Which random cells.")
+    parser.add_argument("--features", default="autoencoder", choices=["autoencoder", "random"],
+                        help="autoencoder: the assessor's NB101 embeddings; random: Gaussian features of the same width.")
+    parser.add_argument("--data_dir", default=None, help="Benchmark data folder.")
+    args = parser.parse_args(argv)
+    for name, lowest in (("nodes", 2), ("knn", 1), ("block", 1), ("repeats", 1)):
+        if getattr(args, name) < lowest:
+            parser.error(f"--{name} must be at least {lowest}")
+    return args
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def main(argv):
-    del argv
-    space = nb101.NB101Space(data_dir=FLAGS.data_dir)
+def main(argv=None):
+    args = parse_args(argv)
+    logging.set_verbosity(logging.INFO)
+    space = nb101.NB101Space(data_dir=args.data_dir)
     config = assessor.AssessorConfig.for_benchmark("nb101")
-    rows = np.sort(np.random.default_rng(FLAGS.seed).choice(space.num_architectures, FLAGS.nodes, replace=False))
-    if FLAGS.features == "autoencoder":
+    rows = np.sort(np.random.default_rng(args.seed).choice(space.num_architectures, args.nodes, replace=False))
+    if args.features == "autoencoder":
         embeddings = assessor.pretrained_autoencoder(space, config)["embeddings"][rows]
     else:
         width = space.max_nodes * config.ae_latent
-        embeddings = np.random.default_rng(FLAGS.seed).normal(size=(FLAGS.nodes, width)).astype(np.float32)
+        embeddings = np.random.default_rng(args.seed).normal(size=(args.nodes, width)).astype(np.float32)
     features = jnp.asarray((embeddings - embeddings.mean(0)) / (embeddings.std(0) + 1e-6))
     build = jax.jit(assessor.build_relation_graph, static_argnames=("k", "min_weight", "block"))
 
     rss_before = peak_rss_mib()
     start = time.perf_counter()
-    compiled = build.lower(features, k=FLAGS.knn, block=FLAGS.block).compile()
+    compiled = build.lower(features, k=args.knn, block=args.block).compile()
     compile_seconds = time.perf_counter() - start
     times = []
-    for _ in range(FLAGS.repeats):
+    for _ in range(args.repeats):
         start = time.perf_counter()
         relation = jax.block_until_ready(compiled(features))
         times.append(time.perf_counter() - start)
@@ -67,12 +76,12 @@ def main(argv):
     graph = relation.graph
     num_edges = int(graph.n_edge[0])
     senders = np.asarray(graph.senders[:num_edges])
-    degree = np.bincount(senders, minlength=FLAGS.nodes)
+    degree = np.bincount(senders, minlength=args.nodes)
     graph_bytes = sum(np.asarray(a).nbytes for a in (graph.nodes, graph.edges, graph.senders, graph.receivers))
     trimmed_bytes = graph.nodes.nbytes + num_edges * (4 + 4 + 4)
-    block_bytes = FLAGS.block * FLAGS.nodes * 4
-    print(f"relation graph over {FLAGS.nodes:,} NB101 cells ({FLAGS.features} features, "
-          f"{features.shape[1]} dims), k={FLAGS.knn}, block={FLAGS.block}, {jax.devices()[0].device_kind}")
+    block_bytes = args.block * args.nodes * 4
+    print(f"relation graph over {args.nodes:,} NB101 cells ({args.features} features, "
+          f"{features.shape[1]} dims), k={args.knn}, block={args.block}, {jax.devices()[0].device_kind}")
     print(f"  compile: {compile_seconds:.1f}s; build: median {statistics.median(times):.1f}s "
           f"(runs {', '.join(f'{t:.1f}' for t in times)} s)")
     print(f"  edges: {num_edges:,} undirected-pair directions (degree min {degree.min()}, mean {degree.mean():.1f}, "
@@ -83,5 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    logging.set_verbosity(logging.INFO)
-    app.run(main)
+    main()

@@ -1,6 +1,6 @@
 r"""Before/after wall time of a search, measured side by side in one script run.
 
-    python scripts/bench_rounds.py --baseline=main --algorithm=seminas --benchmark=nb201_cifar10 \
+    python -m scripts.bench_rounds --baseline=main --algorithm=seminas --benchmark=nb201_cifar10 \
         --seeds=20 --budget=150 --repeats=1 --output=runs/bench_rounds/seminas.json
 
 The baseline revision (any git revision of this repository, default ``main``) is exported
@@ -109,7 +109,6 @@ def main():
     if args.output:
         path = pathlib.Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sys.path.insert(0, str(ROOT))
         from jaxnas import outputs
 
         outputs.write_json(path, summary)

@@ -1,6 +1,6 @@
 """Wall time of S vmapped seeds vs 1 seed, per search algorithm.
 
-    python scripts/bench_seeds.py --benchmark=nb201_cifar10 --algorithms=random,evolution \
+    python -m scripts.bench_seeds --benchmark=nb201_cifar10 --algorithms=random,evolution \
         --budget=150 --seeds=32
 
 For each algorithm it runs the search with 1 seed and with S seeds, twice each: the first

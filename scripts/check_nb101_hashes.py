@@ -7,7 +7,7 @@
 3. Timings: building the index table from scratch, loading it from the cache, and
    ``index`` on a vmapped batch of 10,000 cells.
 
-Usage: python scripts/check_nb101_hashes.py [--data_dir DIR] [--workers N] [--limit N]
+Usage: python -m scripts.check_nb101_hashes [--data_dir DIR] [--workers N] [--limit N]
 Exits with status 1 when any check fails.
 """
 

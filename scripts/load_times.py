@@ -1,6 +1,6 @@
 """Prints how long each benchmark table takes to load (cold process, after imports).
 
-    python scripts/load_times.py
+    python -m scripts.load_times
 
 Each table is loaded in a fresh subprocess so no cache in memory helps; on-disk caches
 (the NB101 index table) are used as a user would have them after the first run.

@@ -1,7 +1,7 @@
 r"""Peak memory of a PARSEC training step vs a DARTS-style mixed-op step, like for like.
 
-    PYTHONPATH=. python scripts/parsec_memory.py --space=nb201 --channels=16 --cells=5 --batch_size=64 --samples=8
-    PYTHONPATH=. python scripts/parsec_memory.py --space=darts --channels=16 --layers=8 --batch_size=64 --samples=8
+    python -m scripts.parsec_memory --space=nb201 --channels=16 --cells=5 --batch_size=64 --samples=8
+    python -m scripts.parsec_memory --space=darts --channels=16 --layers=8 --batch_size=64 --samples=8
 
 Jitted training steps on one supernet configuration and one input batch, each compiled
 (not run) and measured with XLA's ``compiled.memory_analysis()``:
@@ -27,25 +27,28 @@ peak(darts, plain). The DARTS space's edges are not rematerialised: one (plain) 
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
 
 from jaxnas import input_pipeline, outputs, parsec
 from jaxnas.models import darts_network, nb201_network
 
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("space", "nb201", ["nb201", "darts"], "Cell space.")
-flags.DEFINE_integer("channels", 16, "C.")
-flags.DEFINE_integer("cells", 5, "NB201 cells per stage.")
-flags.DEFINE_integer("layers", 8, "DARTS cells.")
-flags.DEFINE_integer("batch_size", 64, "Batch size (the same for every step).")
-flags.DEFINE_integer("samples", 8, "K for the PARSEC step (weight samples and pi samples).")
-flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="nb201", choices=["nb201", "darts"], help="Cell space.")
+    parser.add_argument("--channels", type=int, default=16, help="C.")
+    parser.add_argument("--cells", type=int, default=5, help="NB201 cells per stage.")
+    parser.add_argument("--layers", type=int, default=8, help="DARTS cells.")
+    parser.add_argument("--batch_size", type=int, default=64, help="Batch size (the same for every step).")
+    parser.add_argument("--samples", type=int, default=8, help="K for the PARSEC step (weight samples and pi samples).")
+    parser.add_argument("--output", default=None, help="Optional JSON file for the figures.")
+    return parser.parse_args(argv)
 
 
 def _stats(compiled) -> dict:
@@ -65,36 +68,36 @@ def _compile(name, fn, *args) -> dict:
     return out
 
 
-def main(argv):
-    del argv
-    b = FLAGS.batch_size
+def main(argv=None):
+    args = parse_args(argv)
+    b = args.batch_size
     images = jnp.zeros((b, 32, 32, 3), jnp.uint8)
     labels = jnp.zeros((b,), jnp.int32)
-    if FLAGS.space == "nb201":
-        model = nb201_network.supernet(FLAGS.channels, FLAGS.cells)
+    if args.space == "nb201":
+        model = nb201_network.supernet(args.channels, args.cells)
         params = nb201_network.init(jax.random.key(0), model)
         choices, to_arch = parsec.nb201_choices(), parsec.nb201_to_arch
         alpha = jnp.zeros((nb201_network.NUM_EDGES, nb201_network.NUM_OPS))
         worst = [3] * nb201_network.NUM_EDGES
-        alone = nb201_network.standalone(worst, FLAGS.channels, FLAGS.cells)
+        alone = nb201_network.standalone(worst, args.channels, args.cells)
         alone_params = {"params": nb201_network.subnet_params(params["params"], worst)}
-        config_text = f"NB201 C={FLAGS.channels} N={FLAGS.cells}"
+        config_text = f"NB201 C={args.channels} N={args.cells}"
     else:
-        model = darts_network.supernet(FLAGS.channels, FLAGS.layers)
+        model = darts_network.supernet(args.channels, args.layers)
         params = darts_network.init(jax.random.key(0), model)
         choices, to_arch = parsec.darts_choices(), parsec.darts_to_arch
         alpha = jnp.zeros((2, darts_network.NUM_EDGES, darts_network.NUM_OPS))
         sep5 = jnp.full((darts_network.NUM_NODES, 2), 4, jnp.int32)
         worst = darts_network.DartsArch(jnp.zeros(4, jnp.int32), sep5, jnp.zeros(4, jnp.int32), sep5)
-        alone = darts_network.standalone(worst, FLAGS.channels, FLAGS.layers)
-        alone_params = {"params": darts_network.subnet_params(params["params"], worst, FLAGS.layers)}
-        config_text = f"DARTS C={FLAGS.channels} layers={FLAGS.layers}"
+        alone = darts_network.standalone(worst, args.channels, args.layers)
+        alone_params = {"params": darts_network.subnet_params(params["params"], worst, args.layers)}
+        config_text = f"DARTS C={args.channels} layers={args.layers}"
     mean, std = np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32)
-    print(f"{config_text}, batch {b}, K={FLAGS.samples}, supernet weights "
+    print(f"{config_text}, batch {b}, K={args.samples}, supernet weights "
           f"{sum(x.size for x in jax.tree_util.tree_leaves(params)) / 1e6:.3f} M", flush=True)
 
     # PARSEC: experiments.parsec's step with the paper's weight training (K samples from pi).
-    config = parsec.Config(num_samples=FLAGS.samples, weight_sampling="posterior", weight_samples=FLAGS.samples,
+    config = parsec.Config(num_samples=args.samples, weight_sampling="posterior", weight_samples=args.samples,
                            batch_size=b, valid_batch_size=b, num_valid=max(b, 2), eval_images=b, eval_batch_size=b,
                            steps=1000, warmup_steps=0, warmup_max_steps=0)
     w_opt, a_opt = parsec.weights_optimizer(config), optax.adam(3e-4)
@@ -122,7 +125,7 @@ def main(argv):
                         jax.random.key(0), images, labels)
 
     results = {}
-    if FLAGS.space == "nb201":
+    if args.space == "nb201":
         policy = nb201_network.REMAT_POLICY
         try:
             for name, setting in (("remat", policy), ("plain", None)):
@@ -153,12 +156,12 @@ def main(argv):
         print(f"{name:5s}: peak(parsec) / peak(darts) = {ratios[name]['peak_parsec_over_darts']:.3f}   temp ratio "
               f"{ratios[name]['temp_parsec_over_darts']:.3f}   peak(parsec) / peak(one architecture, plain) = "
               f"{ratios[name]['peak_parsec_over_standalone_plain']:.3f}")
-    if FLAGS.output:
-        record = {"config": config_text, "batch_size": b, "samples": FLAGS.samples, "steps": results,
+    if args.output:
+        record = {"config": config_text, "batch_size": b, "samples": args.samples, "steps": results,
                   "standalone_plain": standalone, "ratios": ratios, "jax": jax.__version__,
                   "backend": jax.default_backend()}
-        outputs.write_json(FLAGS.output, record)
+        outputs.write_json(args.output, record)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main()

@@ -11,7 +11,7 @@ import pytest
 
 
 def _load_entry_point(module_name: str):
-    """``module_name`` (an ``experiments.*`` entry point or a script) imported as if it were
+    """``module_name`` (an ``experiments.*`` or ``scripts.*`` entry point) imported as if it were
     the only program in the process. absl flags are process-global and entry points share
     flag names (--data_dir, --output_dir, ...), so a test worker that imported another entry
     point first would fail with DuplicateFlagError; each entry point is its own process in
@@ -22,14 +22,14 @@ def _load_entry_point(module_name: str):
     fl.unparse_flags()
     for name in list(fl):
         module = fl.find_module_defining_flag(name)
-        if module and (module.startswith("experiments.") or module in _SCRIPTS):
+        if module and module.startswith(_ENTRY_POINT_PACKAGES):
             delattr(fl, name)
-    for name in [m for m in sys.modules if m.startswith("experiments.") or m in _SCRIPTS]:
+    for name in [m for m in sys.modules if m.startswith(_ENTRY_POINT_PACKAGES)]:
         del sys.modules[name]
     return importlib.import_module(module_name)
 
 
-_SCRIPTS = ("accelerator_check",)
+_ENTRY_POINT_PACKAGES = ("experiments.", "scripts.")
 
 
 @pytest.fixture

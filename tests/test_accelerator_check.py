@@ -1,4 +1,4 @@
-"""scripts/accelerator_check.py: the one-command accelerator check, run at CPU sizes."""
+"""scripts.accelerator_check: the one-command accelerator check, run at CPU sizes."""
 
 import json
 import os
@@ -9,11 +9,10 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def test_arguments_name_what_is_wrong(entry_point):
-    accelerator_check = entry_point("accelerator_check")
+    accelerator_check = entry_point("scripts.accelerator_check")
     with pytest.raises(SystemExit):
         accelerator_check.parse_args(["--sections=throughput,speed"])
     with pytest.raises(SystemExit):
@@ -25,9 +24,9 @@ def test_arguments_name_what_is_wrong(entry_point):
 
 @pytest.mark.slow
 def test_small_run_writes_every_section(tmp_path, entry_point):
-    accelerator_check = entry_point("accelerator_check")
+    accelerator_check = entry_point("scripts.accelerator_check")
     out = tmp_path / "check.json"
-    proc = subprocess.run([sys.executable, "scripts/accelerator_check.py", "--small", f"--output={out}"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "scripts.accelerator_check", "--small", f"--output={out}"], cwd=ROOT,
                           env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(out.read_text())

@@ -53,3 +53,9 @@ def test_bad_masks():
         restricted.RestrictedSpace(space, np.ones(10, bool))
     with pytest.raises(ValueError, match="no architecture"):
         restricted.RestrictedSpace(space, np.zeros(space.num_architectures, bool))
+
+
+def test_search_domain_is_the_available_indices(subset):
+    np.testing.assert_array_equal(subset.search_space.search_domain(), np.flatnonzero(subset.available))
+    assert subset.search_space.search_domain().dtype == np.int32
+    assert subset.space.search_domain() is None

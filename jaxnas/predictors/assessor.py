@@ -45,7 +45,7 @@ Three stages, each a pure function:
 Deviation: by default the auto-encoder is pretrained and frozen (two-stage). The paper's
 joint training (encoder fine-tuned with the GCN, loss = MSE + ``joint_weight`` *
 reconstruction) is ``joint=True``: it re-embeds the whole pool every step (~5x the cost on
-NB201) and gave no gain in the one setting tried (BUILD_NOTES.md, issue 4).
+NB201) and gave no gain in the one setting tried (BUILD_NOTES.md, 2.4).
 
 ``fit(key, labelled, labels, unlabelled)``: the unlabelled set is the pool (the whole
 search domain, as the paper samples unlabelled architectures freely from the space);
@@ -74,7 +74,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxnas import data, presets, training
+from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.predictors.base import Config, Predictor
 from jaxnas.spaces import base as spaces_base
@@ -102,7 +102,7 @@ class AssessorConfig(Config):
     # over nodes (an order-free readout, e.g. how many cells' nodes carry each op), the
     # sum's standardised columns scaled by this weight (0 = concatenation only). With few
     # labels the regressor cannot learn one direction at every node position: nb101_subset
-    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES, issue 4.
+    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES.md, 2.4.
     readout_weight: float = 2.0
     max_pool: int = 100_000
     pool_seed: int = 0
@@ -126,10 +126,10 @@ class AssessorConfig(Config):
     joint_weight: float = 1.0
     encoder_learning_rate: float = 1e-4
     # Targets: "rank" (normal scores of the labels' ranks) or "standardise" ((y - mean) /
-    # std, the old default). Standardised accuracies are dominated by the few collapsed
+    # std, the paper's). Standardised accuracies are dominated by the few collapsed
     # cells (~10 % on NB201): the GCN fitted them and not the order of the good cells
     # (NB201 tuning seeds 100..102: train tau 0.59-0.63; test tau L=20 0.28 -> 0.48,
-    # L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49 with "rank"). See BUILD_NOTES.md, issue 4.
+    # L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49 with "rank"). See BUILD_NOTES.md, 2.4.
     targets: str = "rank"
 
     @classmethod
@@ -275,14 +275,7 @@ def encode_all(space: spaces_base.SearchSpace, config: AssessorConfig, params, g
     """(embeddings float[M, latent], reconstruction loss float[M], exact float[M]) of
     every architecture in ``graphs``, ``chunk`` at a time."""
     model = make_autoencoder(space, config)
-    num = graphs.node_ops.shape[0]
-    chunks = -(-num // chunk)
-    pad = chunks * chunk - num
-    padded = jax.tree_util.tree_map(
-        lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]).reshape((chunks, chunk) + a.shape[1:]), graphs)
-
-    z, loss, exact = jax.lax.map(lambda batch: encode_and_reconstruct(model, space, params, batch), padded)
-    return z.reshape(-1, z.shape[-1])[:num], loss.reshape(-1)[:num], exact.reshape(-1)[:num]
+    return chunking.map_chunks(lambda batch: encode_and_reconstruct(model, space, params, batch), graphs, chunk)
 
 
 def _domain_space(space: spaces_base.SearchSpace) -> spaces_base.SearchSpace:
@@ -377,16 +370,11 @@ def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optiona
     none). Blocked brute force: ``block`` queries at a time (a matmul, then
     ``lax.top_k``), so memory is O(block * N). Jittable.
     """
-    num_queries, dim = queries.shape
+    num_queries = queries.shape[0]
     num_db = database.shape[0]
     if k > num_db - (exclude is not None):
         raise ValueError(f"k={k} neighbours requested from {num_db} rows")
     exclude = jnp.full((num_queries,), -1, jnp.int32) if exclude is None else jnp.asarray(exclude, jnp.int32)
-    block = max(1, min(block, num_queries))
-    blocks = -(-num_queries // block)
-    pad = blocks * block - num_queries
-    q = jnp.pad(queries, ((0, pad), (0, 0))).reshape(blocks, block, dim)
-    ex = jnp.pad(exclude, (0, pad), constant_values=-1).reshape(blocks, block)
     db_sq = jnp.sum(database**2, axis=1)
 
     def one_block(args):
@@ -396,8 +384,7 @@ def knn_search(queries: jax.Array, database: jax.Array, k: int, exclude: Optiona
         neg, idx = jax.lax.top_k(-d2, k)
         return idx.astype(jnp.int32), jnp.maximum(-neg, 0.0)
 
-    idx, d2 = jax.lax.map(one_block, (q, ex))
-    return idx.reshape(-1, k)[:num_queries], d2.reshape(-1, k)[:num_queries]
+    return chunking.map_chunks(one_block, (queries, exclude), block)
 
 
 def kernel_weights(sq_distances: jax.Array, sigma_sq: jax.Array, min_weight: float) -> jax.Array:
@@ -575,9 +562,9 @@ class _Pool(NamedTuple):
 
 
 def _pool(space: spaces_base.SearchSpace, config: AssessorConfig) -> _Pool:
-    available = getattr(space, "available", None)
     n = space.num_architectures
-    domain = np.flatnonzero(available).astype(np.int32) if available is not None else np.arange(n, dtype=np.int32)
+    domain = space.search_domain()
+    domain = np.arange(n, dtype=np.int32) if domain is None else domain
     covers = len(domain) <= config.max_pool
     if not covers:
         rng = np.random.default_rng(config.pool_seed)

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import jraph
 import optax
 
-from jaxnas import training
+from jaxnas import chunking, training
 from jaxnas.predictors.base import Config, Predictor
 from jaxnas.spaces import base as spaces_base
 
@@ -227,19 +227,10 @@ def predict_scores(model: nn.Module, params: Any, space: spaces_base.SearchSpace
                    chunk_size: int = 4096) -> jax.Array:
     """float[A] scores of ``archs`` (a batch of architectures), ``chunk_size`` graphs at a
     time (``lax.map``), so memory stays bounded for whole spaces."""
-    num = jax.tree_util.tree_leaves(archs)[0].shape[0]
-    chunk = max(1, min(chunk_size, num))
-    chunks = -(-num // chunk)
-    pad = chunks * chunk - num
-
-    def padded(a):
-        a = jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]) if pad else a
-        return a.reshape((chunks, chunk) + a.shape[1:])
-
     def one(chunk_archs):
         return model.apply(params, batch_graphs(space, cell_graphs(space, chunk_archs)))
 
-    return jax.lax.map(one, jax.tree_util.tree_map(padded, archs)).reshape(-1)[:num]
+    return chunking.map_chunks(one, archs, chunk_size)
 
 
 # ----------------------------------------------------------------------------- predictor

@@ -586,6 +586,8 @@ def batched_predict(model: NAO, params, tokens: jax.Array, chunk: int = 2048) ->
     predict = lambda t: model.apply(params, t, method=NAO.predict)
     if tokens.shape[0] <= chunk:
         return predict(tokens)
+    # lax.map's own batching (the remainder run unpadded), not chunking.map_chunks: under
+    # a vmap over ensemble members the padded remainder differs in the last bits.
     return jax.lax.map(lambda t: predict(t[None])[0], tokens, batch_size=chunk)
 
 

@@ -69,13 +69,7 @@ def acenas_search(space: SearchSpace, config: AceNASSearchConfig = AceNASSearchC
     config.validate()
     settings, ranker_config = ps.split_config(config, AceNASConfig)
     inner = ps.predictor_search(space, acenas_predictor(space, ranker_config), settings)
-    available = getattr(space, "available", None)
-    if available is not None:
-        pool = np.flatnonzero(available).astype(np.int32)
-    elif space.num_architectures <= settings.max_enumerated:
-        pool = np.arange(space.num_architectures, dtype=np.int32)
-    else:
-        pool = None
+    pool = ps.candidate_pool(space, settings.max_enumerated)
     if pool is None or not ranker_config.weak_labels or config.first_round == "random":
         return inner  # first round random
 

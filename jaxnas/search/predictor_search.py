@@ -27,7 +27,7 @@ each branch of a round (random or predictor) runs only when some seed takes it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -107,6 +107,18 @@ def _top_unqueried(scores: jax.Array, excluded: jax.Array, k: int) -> tuple[jax.
     return picks, excluded.at[picks].set(True)
 
 
+def candidate_pool(space: SearchSpace, max_enumerated: int) -> Optional[np.ndarray]:
+    """int32 indices a round scores as candidates: the space's search domain, every
+    architecture when there are at most ``max_enumerated``, else None (sample candidates
+    each round)."""
+    domain = space.search_domain()
+    if domain is not None:
+        return domain
+    if space.num_architectures <= max_enumerated:
+        return np.arange(space.num_architectures, dtype=np.int32)
+    return None
+
+
 def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchSettings) -> SearchAlgorithm:
     """The generic predictor-guided search (see the module docstring) as ask/tell."""
     settings.validate()
@@ -114,13 +126,7 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
     num_random = int(round(settings.random_fraction * q))
     num_top = q - num_random
     capacity = settings.label_capacity
-    available = getattr(space, "available", None)
-    if available is not None:
-        pool = np.flatnonzero(available).astype(np.int32)
-    elif space.num_architectures <= settings.max_enumerated:
-        pool = np.arange(space.num_architectures, dtype=np.int32)
-    else:
-        pool = None  # sample candidates each round
+    pool = candidate_pool(space, settings.max_enumerated)
     if pool is not None and len(pool) < q:
         raise ValueError(f"the search domain has {len(pool)} architectures, fewer than queries_per_round={q}")
 

@@ -115,7 +115,7 @@ class SemiNASConfig(nao.NAOConfig):
     # gradient-ascent candidates; 0 = off (the reference: generated architectures only).
     space_top: int = 0
     # Regression targets of the labelled pool: "standardise" ((y - mean) / std of the pool,
-    # as the issue asks) or "rank" (normal scores of the ranks, see
+    # the reference's) or "rank" (normal scores of the ranks, see
     # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
     # standardised MSE, as they did for the assessor (BUILD_NOTES.md, assessor).
     targets: str = "standardise"
@@ -297,13 +297,13 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     # A restricted space (nb101_subset) answers only its table's architectures: the
     # pseudo-labelled fill and space_top pick only among those (else their slots would be
     # answered "not in benchmark", unspent, and the budget never reached).
-    available = getattr(space, "available", None)
-    in_table = None if available is None else jnp.asarray(available, bool)
-    scored = np.arange(n_arch, dtype=np.int32) if available is None else np.flatnonzero(available).astype(np.int32)
+    domain = space.search_domain()
+    in_table = None if domain is None else jnp.asarray(np.isin(np.arange(n_arch), domain))
+    scored = np.arange(n_arch, dtype=np.int32) if domain is None else domain
     num_ascent = num_new - space_top  # a round's queries taken from the generated candidates
 
-    # With one member the params carry no member axis: the single-model program (and every
-    # result recorded with it) stays exactly as it was before ensembles existed.
+    # With one member the params carry no member axis: ensemble_size=1 runs the plain
+    # single-model program, with the same numbers as a search without ensembles.
     members = config.ensemble_size
 
     def tokens_at(indices):

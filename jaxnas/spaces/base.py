@@ -14,7 +14,7 @@ lookup is an array gather inside jit.
 from __future__ import annotations
 
 import abc
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -101,6 +101,11 @@ class SearchSpace(abc.ABC):
         """The architecture in row ``index`` of the enumeration; an index outside
         [0, num_architectures) gives an invalid architecture (``index`` of it is -1),
         never a real cell."""
+
+    def search_domain(self) -> Optional[np.ndarray]:
+        """int32 indices (ascending) of the architectures a search may propose; None when
+        that is every row of the enumeration."""
+        return None
 
     # ----------------------------------------------------------------- encodings
     @abc.abstractmethod

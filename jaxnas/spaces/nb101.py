@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxnas import data
+from jaxnas import chunking, data
 from jaxnas.spaces import base
 
 # ----------------------------------------------------------------------------- constants
@@ -529,19 +529,10 @@ def wl_hash_rows(adjacency: np.ndarray, ops: np.ndarray, chunk: int = 1 << 16) -
     """uint32[N, 2] WL hashes of many specs (host arrays, file or jnp op codes)."""
     ops = _file_ops_to_codes(np.asarray(ops)) if np.asarray(ops).dtype.kind == "u" else np.asarray(ops, np.int32)
     adjacency = np.asarray(adjacency, np.int32)
-    hasher = jax.jit(jax.vmap(_wl_hash))
-    out = np.empty((len(ops), WL_LANES), np.uint32)
+    hasher = jax.jit(lambda a, o: chunking.map_chunks(lambda rows: jax.vmap(_wl_hash)(*rows), (a, o), chunk))  # chunks bound memory
     # Runs eagerly even when called while a jit traces (index builds its table lazily).
     with jax.ensure_compile_time_eval():
-        for start in range(0, len(ops), chunk):  # chunks bound memory; few and large
-            stop = min(start + chunk, len(ops))
-            size = stop - start
-            # Pad the last chunk to the same shape: one compilation.
-            adj = np.zeros((chunk, NUM_VERTICES, NUM_VERTICES), np.int32)
-            op = np.full((chunk, NUM_VERTICES), PAD, np.int32)
-            adj[:size], op[:size] = adjacency[start:stop], ops[start:stop]
-            out[start:stop] = np.asarray(hasher(adj, op))[:size]
-    return out
+        return np.asarray(hasher(adjacency, ops))
 
 
 def _cache_path(source: tuple[str, int, int]) -> Optional[pathlib.Path]:
@@ -549,7 +540,7 @@ def _cache_path(source: tuple[str, int, int]) -> Optional[pathlib.Path]:
     try:
         folder = data.cache_dir()
     except OSError:
-        return None  # no writable cache folder: build every session
+        return None  # no writable cache folder: build in every process
     return folder / f"nb101_wl_index_v{WL_HASH_VERSION}_{size}_{mtime_ns}.npz"
 
 
@@ -570,7 +561,7 @@ def _write_cached_index(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> No
         np.savez(tmp, **arrays)
         os.replace(tmp, path)  # atomic: concurrent builders never see half a file
     except OSError:
-        tmp.unlink(missing_ok=True)  # unwritable cache: just rebuild next session
+        tmp.unlink(missing_ok=True)  # unwritable cache: the next process rebuilds
 
 
 def build_index_table(data_dir=None, use_cache: bool = True) -> _IndexTable:

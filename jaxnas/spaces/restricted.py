@@ -45,11 +45,14 @@ class RestrictedSpace(base.SearchSpace):
         index = self.inner.index(arch)
         return (index >= 0) & jnp.asarray(self.available)[jnp.maximum(index, 0)]
 
+    def search_domain(self):
+        return np.flatnonzero(self.available).astype(np.int32)
+
     # Generation is restricted; everything else is the inner space's.
     def sample(self, key):
         """Uniform over the benchmark's architectures (every space's ``sample`` is
         uniform over its enumeration, so this is that rule conditioned on membership)."""
-        indices = jnp.asarray(np.flatnonzero(self.available).astype(np.int32))
+        indices = jnp.asarray(self.search_domain())
         return self.inner.from_index(indices[jax.random.randint(key, (), 0, indices.shape[0])])
 
     def mutate(self, key, arch):
