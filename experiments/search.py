@@ -27,6 +27,7 @@ from absl import app, flags, logging
 
 from experiments import config_flags
 from jaxnas import benchmarks, checkpoint, data, distributed, metrics, outputs, plotting, provenance, search
+from jaxnas.config import Config
 from jaxnas.search import runner
 
 EXIT_BUDGET_NOT_REACHED = 3
@@ -65,7 +66,7 @@ config_flags.define(search.ALGORITHM_NAMES, search.config_class)
 flags.adopt_module_key_flags(config_flags)  # --help lists the device and algorithm flags too
 
 
-def algorithm_config(name: str, benchmark: str) -> search.Config:
+def algorithm_config(name: str, benchmark: str) -> Config:
     """The algorithm's --preset configuration for the benchmark with any flags the user set applied."""
     return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 

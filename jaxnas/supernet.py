@@ -29,7 +29,7 @@ import optax
 
 from jaxnas import input_pipeline
 from jaxnas.models import nb201_network
-from jaxnas.search.base import Config
+from jaxnas.config import Config
 
 
 @dataclasses.dataclass(frozen=True)

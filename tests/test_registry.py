@@ -3,6 +3,7 @@
 import pytest
 
 from jaxnas import predictors, search
+from jaxnas.config import Config
 from jaxnas.predictors import gcn
 from jaxnas.search import evolution
 
@@ -13,9 +14,9 @@ def test_names_and_lookup():
     assert predictors.config_class("gcn") is gcn.GCNConfig
     assert search.config_class("evolution") is evolution.EvolutionConfig
     for name in predictors.PREDICTOR_NAMES:
-        assert issubclass(predictors.config_class(name), predictors.Config)
+        assert issubclass(predictors.config_class(name), Config)
     for name in search.ALGORITHM_NAMES:
-        assert issubclass(search.config_class(name), search.Config)
+        assert issubclass(search.config_class(name), Config)
 
 
 def test_unknown_names_are_errors():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaxnas.predictors.base import Config, Predictor
+from jaxnas.predictors.base import Predictor
 from jaxnas.registry import Entry, Registry
 
 # Each predictor module adds its entry here: factory(space, config) -> Predictor.
@@ -17,4 +17,4 @@ config_class = _PREDICTORS.config_class  # (name) -> the Config subclass
 make_predictor = _PREDICTORS.make  # (name, space, config) -> Predictor
 
 
-__all__ = ["Config", "PREDICTOR_NAMES", "Predictor", "config_class", "make_predictor"]
+__all__ = ["PREDICTOR_NAMES", "Predictor", "config_class", "make_predictor"]

@@ -71,7 +71,8 @@ import numpy as np
 
 from jaxnas import metrics, training
 from jaxnas.predictors import gcn
-from jaxnas.predictors.base import Config, Predictor
+from jaxnas.config import Config
+from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
 POSITIONS = ("predicted", "true")

@@ -76,7 +76,8 @@ from absl import logging
 
 from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
-from jaxnas.predictors.base import Config, Predictor
+from jaxnas.config import Config
+from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
 AE_CACHE_VERSION = 3  # bump when the auto-encoder, its training or the cached fields change

@@ -19,8 +19,6 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 
-from jaxnas.search.base import Config  # one Config base for algorithms and predictors
-
 State = Any
 Arch = Any
 
@@ -30,4 +28,4 @@ class Predictor(NamedTuple):
     predict: Callable[[State, Arch], jax.Array]
 
 
-__all__ = ["Config", "Predictor"]
+__all__ = ["Predictor"]

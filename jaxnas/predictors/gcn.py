@@ -46,7 +46,8 @@ import jraph
 import optax
 
 from jaxnas import chunking, training
-from jaxnas.predictors.base import Config, Predictor
+from jaxnas.config import Config
+from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
 DIRECTIONS = ("forward", "reverse", "both", "undirected")

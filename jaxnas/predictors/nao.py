@@ -39,7 +39,8 @@ import numpy as np
 import optax
 
 from jaxnas import training
-from jaxnas.predictors.base import Config, Predictor
+from jaxnas.config import Config
+from jaxnas.predictors.base import Predictor
 from jaxnas.spaces.base import SearchSpace
 
 _HALF_SQRT = math.sqrt(0.5)  # residual sums are scaled to keep their variance

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxnas.registry import Entry, Registry
-from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.search.base import SearchAlgorithm
 
 # factory(space, config) -> SearchAlgorithm. Predictor-based methods register here too;
 # the runner treats every entry the same.
@@ -20,4 +20,4 @@ config_class = _ALGORITHMS.config_class  # (name) -> the Config subclass
 make_algorithm = _ALGORITHMS.make  # (name, space, config) -> SearchAlgorithm
 
 
-__all__ = ["ALGORITHM_NAMES", "Config", "SearchAlgorithm", "config_class", "make_algorithm"]
+__all__ = ["ALGORITHM_NAMES", "SearchAlgorithm", "config_class", "make_algorithm"]

@@ -13,7 +13,6 @@ jittable and written for one search; the runner vmaps over seeds.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -27,23 +26,6 @@ class SearchAlgorithm(NamedTuple):
     ask: Callable[[State, jax.Array], tuple[Any, State]]
     tell: Callable[[State, Any, jax.Array], State]
     batch_size: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Base of the per-algorithm hyperparameter dataclasses.
-
-    Subclasses list their fields with defaults; ``for_benchmark`` may override the
-    defaults per benchmark. experiments.search turns every field into an absl flag.
-    """
-
-    @classmethod
-    def for_benchmark(cls, benchmark_name: str) -> "Config":
-        del benchmark_name
-        return cls()
-
-    def validate(self) -> None:
-        """Raises ValueError naming a bad hyperparameter."""
 
 
 def only_where(pred: jax.Array, fn: Callable[[Any], Any], operand: Any, default: Any) -> Any:

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxnas import presets
-from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.config import Config
+from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
 

@@ -37,7 +37,8 @@ from jaxnas import presets
 from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
-from jaxnas.search.base import Config, SearchAlgorithm, only_where
+from jaxnas.config import Config
+from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
 

@@ -6,7 +6,8 @@ import dataclasses
 
 import jax
 
-from jaxnas.search.base import Config, SearchAlgorithm
+from jaxnas.config import Config
+from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
 
