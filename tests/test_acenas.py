@@ -75,7 +75,7 @@ def test_config_validation():
         acenas.AceNASConfig(positions="oracle").validate()
     with pytest.raises(ValueError, match="finetune_loss"):
         acenas.AceNASConfig(finetune_loss="hinge").validate()
-    with pytest.raises(ValueError, match="learning rates"):
+    with pytest.raises(ValueError, match="weak_finetune_learning_rate"):
         acenas.AceNASConfig(weak_finetune_learning_rate=0.0).validate()
 
 

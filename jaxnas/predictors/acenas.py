@@ -71,7 +71,7 @@ import numpy as np
 
 from jaxnas import metrics, training
 from jaxnas.predictors import gcn
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
@@ -333,42 +333,53 @@ class AceNASConfig(Config):
     """AceNAS ranker, loss and weak-supervision settings: the project default (fields) and
     the reference's (:data:`PAPER`, via :meth:`paper`)."""
 
-    num_layers: int = 4
-    hidden: int = 64
-    fc_hidden: int = 64
-    directions: str = "both"
-    dropout: float = 0.0
-    learning_rate: float = 1e-3  # finetuning from scratch (no weak labels)
-    # Finetuning a weak-label-pretrained ranker: 10x gentler, so that a few labels refine
-    # the pretrained top instead of overwriting it (tuned on seeds 100..104 with the
-    # 12-epoch weak labels; docs/design-results.md).
-    weak_finetune_learning_rate: float = 1e-4
-    weight_decay: float = 1e-4
-    batch_size: int = 64  # LambdaRank sees the pairs within a batch: keep it large
-    epochs: int = 200  # finetuning epochs on the ground-truth labels (0: pretrained ranker only)
-    positions: str = "predicted"  # LambdaRank positions: predicted scores | true order
-    sigma: float = 1.0
-    finetune_loss: str = "lambdarank"  # or "mse": the same model and optimiser, regression on mse_targets
-    # Targets of finetune_loss="mse": "rank" (normal scores of the labels' ranks) or
-    # "standardise" (the reference's normaliser). Rank is ahead at every L on the tuning
-    # seeds (nb201_cifar10, seeds 100-104, Kendall tau at L = 20 / 50 / 100: 0.594 / 0.640 /
-    # 0.670 vs 0.529 / 0.584 / 0.594), as for Wen et al.'s GCN.
-    mse_targets: str = "rank"
-    weak_labels: str = ""  # '' = none; a weak-label .npz (e.g. a supernet's) | 'BENCH:COLUMN' (a table)
-    # A benchmark table as weak labels is a free oracle of the whole space: refused unless
-    # allowed, and the run is then "table-assisted" (results.json).
-    allow_table_weak_labels: bool = False
-    # The benchmark this ranker serves (set by for_benchmark / paper): its own signal and
-    # reported columns are refused as weak labels.
-    searched_benchmark: str = ""
-    pretrain_loss: str = "lambdarank"  # LambdaRank keeps the weak column's top (NDCG@10 ~0.97)
-    pretrain_epochs: int = 20
-    pretrain_batch_size: int = 256
-    pretrain_learning_rate: float = 1e-3
-    pretrain_weight_decay: float = 1e-4
-    pretrain_size: int = 0  # weak-labelled architectures used (0 = all)
-    pretrain_seed: int = 0
-    predict_chunk: int = 4096
+    label = "acenas"
+
+    num_layers: int = field(4, "Ranker: graph-convolution layers.", lower=1)
+    hidden: int = field(64, "Ranker: units of each graph-convolution layer.", lower=1)
+    fc_hidden: int = field(64, "Ranker: units of the head's hidden layer.", lower=1)
+    directions: str = field("both", "Ranker: edges each layer aggregates over: forward, reverse, both (separate "
+                                    "weights) or undirected.", choices=gcn.DIRECTIONS)
+    dropout: float = field(0.0, "Ranker: dropout rate.", lower=0.0, below=1.0)
+    learning_rate: float = field(1e-3, "Finetuning from scratch (no weak labels): Adam peak learning rate.",
+                                 above=0.0)
+    # 10x gentler, so that a few labels refine the pretrained top instead of overwriting it
+    # (tuned on seeds 100..104 with the 12-epoch weak labels; docs/design-results.md).
+    weak_finetune_learning_rate: float = field(1e-4, "Finetuning a weak-label-pretrained ranker: Adam peak "
+                                                     "learning rate.", above=0.0)
+    weight_decay: float = field(1e-4, "Finetuning: L2 regularisation.", lower=0.0)
+    batch_size: int = field(64, "Finetuning minibatch size (LambdaRank sees the pairs within a batch: keep "
+                                "it large).", lower=1)
+    epochs: int = field(200, "Finetuning epochs on the ground-truth labels (0: the pretrained ranker only, "
+                             "with weak_labels).", lower=0)
+    positions: str = field("predicted", "LambdaRank positions: the predicted scores' order or the true order.",
+                           choices=POSITIONS)
+    sigma: float = field(1.0, "LambdaRank: scale of the score differences in the pairwise logistic loss.",
+                         above=0.0)
+    finetune_loss: str = field("lambdarank", "Finetuning loss: lambdarank, or mse (the same model and optimiser, "
+                                             "regression on mse_targets).", choices=LOSSES)
+    # Rank is ahead at every L on the tuning seeds (nb201_cifar10, seeds 100-104, Kendall
+    # tau at L = 20 / 50 / 100: 0.594 / 0.640 / 0.670 vs 0.529 / 0.584 / 0.594), as for
+    # Wen et al.'s GCN.
+    mse_targets: str = field("rank", "Targets of finetune_loss=mse: 'rank' (normal scores of the labels' ranks) "
+                                     "or 'standardise' (the reference's normaliser).", choices=training.TARGETS)
+    weak_labels: str = field("", "Weak labels to pretrain on: '' (none), a weak-label .npz (e.g. a supernet's) "
+                                 "or BENCH:COLUMN (a benchmark table).")
+    # A table is a free oracle of the whole space.
+    allow_table_weak_labels: bool = field(False, "Allow a benchmark table as weak labels (the run is then "
+                                                 "table-assisted in results.json).")
+    searched_benchmark: str = field("", "The benchmark this ranker serves (set by the presets): its own signal "
+                                        "and reported columns are refused as weak labels.")
+    # LambdaRank keeps the weak column's top (NDCG@10 ~0.97).
+    pretrain_loss: str = field("lambdarank", "Pretraining loss on the weak labels: lambdarank or mse.",
+                               choices=LOSSES)
+    pretrain_epochs: int = field(20, "Pretraining epochs over the weak-labelled architectures.", lower=1)
+    pretrain_batch_size: int = field(256, "Pretraining minibatch size.", lower=1)
+    pretrain_learning_rate: float = field(1e-3, "Pretraining: Adam peak learning rate.", above=0.0)
+    pretrain_weight_decay: float = field(1e-4, "Pretraining: L2 regularisation.", lower=0.0)
+    pretrain_size: int = field(0, "Weak-labelled architectures used for pretraining (0 = all).", lower=0)
+    pretrain_seed: int = field(0, "Seed of the pretraining (initialisation, shuffling, subset).")
+    predict_chunk: int = field(4096, "Architectures scored per compiled call (memory bound).", lower=1)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -379,30 +390,9 @@ class AceNASConfig(Config):
         """The reference's settings (:data:`PAPER`), the same for every space family."""
         return cls(searched_benchmark=benchmark_name, **PAPER)
 
-    def validate(self):
-        if self.epochs < 0 or (self.epochs == 0 and not self.weak_labels):
+    def cross_check(self):
+        if self.epochs == 0 and not self.weak_labels:
             raise ValueError(f"acenas epochs must be >= 1 (or 0 with weak_labels: no finetuning), got {self.epochs}")
-        positive = ("num_layers", "hidden", "fc_hidden", "batch_size", "pretrain_epochs",
-                    "pretrain_batch_size", "predict_chunk")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"acenas {name} must be >= 1, got {getattr(self, name)}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"acenas positions must be one of {POSITIONS}, got {self.positions!r}")
-        for name in ("finetune_loss", "pretrain_loss"):
-            if getattr(self, name) not in LOSSES:
-                raise ValueError(f"acenas {name} must be one of {LOSSES}, got {getattr(self, name)!r}")
-        if self.directions not in gcn.DIRECTIONS:
-            raise ValueError(f"acenas directions must be one of {gcn.DIRECTIONS}, got {self.directions!r}")
-        if self.mse_targets not in training.TARGETS:
-            raise ValueError(f"acenas mse_targets must be one of {training.TARGETS}, got {self.mse_targets!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"acenas dropout must be in [0, 1), got {self.dropout}")
-        if (min(self.learning_rate, self.weak_finetune_learning_rate, self.pretrain_learning_rate, self.sigma) <= 0
-                or min(self.weight_decay, self.pretrain_weight_decay) < 0):
-            raise ValueError("acenas learning rates and sigma must be > 0 and weight decays >= 0")
-        if self.pretrain_size < 0:
-            raise ValueError(f"acenas pretrain_size must be >= 0, got {self.pretrain_size}")
         if self.weak_labels:
             weak_label_source(self)  # refuses the side doors before any work (WeakLabelError)
 

@@ -76,7 +76,7 @@ from absl import logging
 
 from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
@@ -87,51 +87,56 @@ PARAM_PREFIX = "param:"
 # ============================================================================ config
 @dataclasses.dataclass(frozen=True)
 class AssessorConfig(Config):
+    label = "assessor"
+
     # Auto-encoder (trained once per space without labels; cached).
-    ae_layers: int = 2
-    ae_hidden: int = 64
-    ae_latent: int = 8  # per node; the architecture embedding has max_nodes * ae_latent dims
-    ae_epochs: int = 30
-    ae_batch_size: int = 256
-    ae_learning_rate: float = 1e-3
-    ae_seed: int = 0
+    ae_layers: int = field(2, "Auto-encoder: graph-convolution layers.", lower=1)
+    ae_hidden: int = field(64, "Auto-encoder: units per layer.", lower=1)
+    ae_latent: int = field(8, "Auto-encoder: latent units per node (the architecture embedding has "
+                              "max_nodes * ae_latent dimensions).", lower=1)
+    ae_epochs: int = field(30, "Auto-encoder: training epochs over the space's cells (unlabelled).", lower=1)
+    ae_batch_size: int = field(256, "Auto-encoder: minibatch size.", lower=1)
+    ae_learning_rate: float = field(1e-3, "Auto-encoder: Adam learning rate.", above=0.0)
+    ae_seed: int = field(0, "Auto-encoder: initialisation and shuffling seed.")
     # Relation graph.
-    knn: int = 10
-    bandwidth_scale: float = 1.0
-    min_weight: float = 0.0
-    # Architecture features = the node latents concatenated (order-aware) plus their sum
-    # over nodes (an order-free readout, e.g. how many cells' nodes carry each op), the
-    # sum's standardised columns scaled by this weight (0 = concatenation only). With few
-    # labels the regressor cannot learn one direction at every node position: nb101_subset
-    # tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2). BUILD_NOTES.md, 2.4.
-    readout_weight: float = 2.0
-    max_pool: int = 100_000
-    pool_seed: int = 0
-    # Transductive GCN on the relation graph. Kipf & Welling's 2 layers x 64, lr 1e-2
-    # overfit the few labels (NB201 tuning seeds, L=100: train tau 0.92, test tau 0.30);
-    # 3 layers (3 hops of the relation graph) with root weights, dropout 0.5, lr 1e-3:
-    # test tau 0.50 (4 layers x 128: 0.51 at ~5x the cost). See BUILD_NOTES.md (assessor).
-    gcn_layers: int = 3
-    gcn_hidden: int = 64
-    input_hops: int = 1  # propagations of the input embeddings (1 = Kipf)
-    root_weight: bool = True  # add each node's own features in every layer
-    dropout: float = 0.5
-    learning_rate: float = 1e-3
-    weight_decay: float = 5e-4
-    steps: int = 300
-    # Joint training (the paper's end-to-end loss): the auto-encoder's encoder is
-    # fine-tuned with the relation GCN, every pool node re-encoded each step; loss = MSE on
-    # the labelled nodes + joint_weight * mean reconstruction loss over the pool. The
-    # relation graph stays the one built from the pretrained embeddings.
-    joint: bool = False
-    joint_weight: float = 1.0
-    encoder_learning_rate: float = 1e-4
-    # Targets: "rank" (normal scores of the labels' ranks) or "standardise" ((y - mean) /
-    # std, the paper's). Standardised accuracies are dominated by the few collapsed
-    # cells (~10 % on NB201): the GCN fitted them and not the order of the good cells
-    # (NB201 tuning seeds 100..102: train tau 0.59-0.63; test tau L=20 0.28 -> 0.48,
-    # L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49 with "rank"). See BUILD_NOTES.md, 2.4.
-    targets: str = "rank"
+    knn: int = field(10, "Relation graph: neighbours per architecture (k of the kNN graph).", lower=1)
+    bandwidth_scale: float = field(1.0, "Relation graph: Gaussian kernel width sigma^2 = bandwidth_scale * the "
+                                        "mean squared kNN distance.", above=0.0)
+    min_weight: float = field(0.0, "Relation graph: edges with a kernel weight below this are dropped "
+                                   "(0 = keep all).", lower=0.0, below=1.0)
+    # With few labels the regressor cannot learn one direction at every node position:
+    # nb101_subset tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2).
+    # BUILD_NOTES.md, 2.4.
+    readout_weight: float = field(2.0, "Architecture features = the node latents concatenated plus their sum "
+                                       "over nodes (order-free), the sum's standardised columns scaled by this "
+                                       "weight (0 = concatenation only).", lower=0.0)
+    max_pool: int = field(100_000, "Relation graph nodes: the whole search domain up to this many, else this "
+                                   "many random cells.", lower=1)
+    pool_seed: int = field(0, "Seed of the random pool when the domain exceeds max_pool.")
+    # Kipf & Welling's 2 layers x 64, lr 1e-2 overfit the few labels (NB201 tuning seeds,
+    # L=100: train tau 0.92, test tau 0.30); 3 layers (3 hops of the relation graph) with
+    # root weights, dropout 0.5, lr 1e-3: test tau 0.50 (4 layers x 128: 0.51 at ~5x the
+    # cost). See BUILD_NOTES.md (assessor).
+    gcn_layers: int = field(3, "Transductive GCN on the relation graph: layers.", lower=1)
+    gcn_hidden: int = field(64, "Transductive GCN: units per layer.", lower=1)
+    input_hops: int = field(1, "Transductive GCN: propagations of the input embeddings (1 = Kipf).", lower=1)
+    root_weight: bool = field(True, "Transductive GCN: add each node's own features in every layer.")
+    dropout: float = field(0.5, "Transductive GCN: dropout rate.", lower=0.0, below=1.0)
+    learning_rate: float = field(1e-3, "Transductive GCN: Adam learning rate.", above=0.0)
+    weight_decay: float = field(5e-4, "Transductive GCN: L2 regularisation.", lower=0.0)
+    steps: int = field(300, "Transductive GCN: full-graph training steps.", lower=1)
+    # The relation graph stays the one built from the pretrained embeddings.
+    joint: bool = field(False, "Joint training (the paper's end-to-end loss): the auto-encoder's encoder is "
+                               "fine-tuned with the GCN, every pool node re-encoded each step; loss = MSE on the "
+                               "labelled nodes + joint_weight * mean reconstruction loss over the pool.")
+    joint_weight: float = field(1.0, "Joint training: weight of the reconstruction loss.", lower=0.0)
+    encoder_learning_rate: float = field(1e-4, "Joint training: the encoder's learning rate.", above=0.0)
+    # Standardised accuracies are dominated by the few collapsed cells (~10 % on NB201):
+    # the GCN fitted them and not the order of the good cells (NB201 tuning seeds 100..102:
+    # train tau 0.59-0.63; test tau L=20 0.28 -> 0.48, L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49
+    # with "rank"). See BUILD_NOTES.md, 2.4.
+    targets: str = field("rank", "Regression targets: 'rank' (normal scores of the labels' ranks) or "
+                                 "'standardise' ((y - mean) / std, the paper's).", choices=training.TARGETS)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -145,29 +150,9 @@ class AssessorConfig(Config):
         values elsewhere (the auto-encoder's epochs per space as in the default)."""
         return dataclasses.replace(cls.for_benchmark(benchmark_name), **PAPER)
 
-    def validate(self):
-        for name in ("ae_layers", "ae_hidden", "ae_latent", "ae_epochs", "ae_batch_size", "knn",
-                     "max_pool", "gcn_layers", "gcn_hidden", "input_hops", "steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"assessor {name} must be >= 1, got {getattr(self, name)}")
+    def cross_check(self):
         if self.knn >= self.max_pool:
             raise ValueError(f"assessor knn ({self.knn}) must be smaller than max_pool ({self.max_pool})")
-        if not self.readout_weight >= 0.0:
-            raise ValueError(f"assessor readout_weight must be >= 0, got {self.readout_weight}")
-        if not 0.0 <= self.min_weight < 1.0:
-            raise ValueError(f"assessor min_weight must be in [0, 1), got {self.min_weight}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"assessor dropout must be in [0, 1), got {self.dropout}")
-        for name in ("bandwidth_scale", "ae_learning_rate", "learning_rate"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"assessor {name} must be > 0, got {getattr(self, name)}")
-        if self.weight_decay < 0:
-            raise ValueError(f"assessor weight_decay must be >= 0, got {self.weight_decay}")
-        if self.joint_weight < 0 or self.encoder_learning_rate <= 0:
-            raise ValueError(f"assessor joint_weight must be >= 0 and encoder_learning_rate > 0, got "
-                             f"{self.joint_weight}, {self.encoder_learning_rate}")
-        if self.targets not in training.TARGETS:
-            raise ValueError(f"assessor targets must be one of {training.TARGETS}, got {self.targets!r}")
 
     def autoencoder_fields(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name.startswith("ae_")}

@@ -46,7 +46,7 @@ import jraph
 import optax
 
 from jaxnas import chunking, training
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.predictors.base import Predictor
 from jaxnas.spaces import base as spaces_base
 
@@ -240,43 +240,31 @@ class GCNConfig(Config):
     """Wen et al.'s neural predictor, trained as in NASLib's reference except for the default
     targets (rank; the paper preset: standardised)."""
 
-    num_layers: int = 4
-    hidden: int = 144
-    fc_hidden: int = 128
-    directions: str = "both"
-    self_loops: bool = True
-    dropout: float = 0.1
-    learning_rate: float = 1e-4
-    weight_decay: float = 3e-4  # L2 added to the gradient (torch Adam's weight_decay)
-    batch_size: int = 7
-    epochs: int = 300
-    predict_chunk: int = 4096
-    # MSE targets: "rank" (normal scores of the labels' ranks, the assessor's targets) or
-    # "standardise" (Wen et al.; the paper preset). Rank is ahead at every L on the tuning
-    # seeds (nb201_cifar10, seeds 100-104, Kendall tau at L = 20 / 50 / 100: 0.601 / 0.636 /
-    # 0.669 vs 0.441 / 0.544 / 0.589, higher on all 5 seeds each time; docs/design-results.md).
-    targets: str = "rank"
+    label = "gcn"
+
+    num_layers: int = field(4, "Graph-convolution layers.", lower=1)
+    hidden: int = field(144, "Units of each graph-convolution layer.", lower=1)
+    fc_hidden: int = field(128, "Units of the regression head's hidden layer.", lower=1)
+    directions: str = field("both", "Edges each layer aggregates over: forward, reverse, both (separate weights) "
+                                    "or undirected.", choices=DIRECTIONS)
+    self_loops: bool = field(True, "Each node's own features join its neighbours' mean.")
+    dropout: float = field(0.1, "Dropout rate of the layers.", lower=0.0, below=1.0)
+    learning_rate: float = field(1e-4, "Adam peak learning rate (cosine decay to 0).", above=0.0)
+    weight_decay: float = field(3e-4, "L2 regularisation (coupled, as torch's Adam).", lower=0.0)
+    batch_size: int = field(7, "Training minibatch size.", lower=1)
+    epochs: int = field(300, "Training epochs over the labelled architectures.", lower=1)
+    predict_chunk: int = field(4096, "Architectures scored per compiled call (memory bound).", lower=1)
+    # Rank is ahead at every L on the tuning seeds (nb201_cifar10, seeds 100-104, Kendall
+    # tau at L = 20 / 50 / 100: 0.601 / 0.636 / 0.669 vs 0.441 / 0.544 / 0.589, higher on
+    # all 5 seeds each time; docs/design-results.md).
+    targets: str = field("rank", "MSE targets: 'rank' (normal scores of the labels' ranks) or 'standardise' "
+                                 "(Wen et al.; the paper preset).", choices=training.TARGETS)
 
     @classmethod
     def paper(cls, benchmark_name):
         """Wen et al. as in NASLib's reference: MSE on standardised labels."""
         del benchmark_name
         return cls(targets="standardise")
-
-    def validate(self):
-        positive = ("num_layers", "hidden", "fc_hidden", "batch_size", "epochs", "predict_chunk")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"gcn {name} must be >= 1, got {getattr(self, name)}")
-        if self.directions not in DIRECTIONS:
-            raise ValueError(f"gcn directions must be one of {DIRECTIONS}, got {self.directions!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"gcn dropout must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ValueError(f"gcn learning_rate must be > 0 and weight_decay >= 0, got "
-                             f"{self.learning_rate}, {self.weight_decay}")
-        if self.targets not in training.TARGETS:
-            raise ValueError(f"gcn targets must be one of {training.TARGETS}, got {self.targets!r}")
 
 
 def make_model(config: GCNConfig) -> GraphRegressor:

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnas.config import field
 from jaxnas.predictors.acenas import AceNASConfig, acenas_predictor, pretrained_scores
 from jaxnas.search import predictor_search as ps
 from jaxnas.search.base import SearchAlgorithm
@@ -41,7 +42,10 @@ class AceNASSearchConfig(ps.SearchSettings, AceNASConfig):
     benchmark table only with ``allow_table_weak_labels`` (table-assisted).
     """
 
-    first_round: str = "random"  # "random" (the reference) | "pretrained" (the weak-label ranker's top half)
+    label = "acenas"
+
+    first_round: str = field("random", "First round: 'random' (the reference) or 'pretrained' (the weak-label "
+                                       "ranker's top half plus a random half).", choices=FIRST_ROUNDS)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -57,12 +61,6 @@ class AceNASSearchConfig(ps.SearchSettings, AceNASConfig):
         settings = dataclasses.replace(settings, random_fraction=0.5,
                                        label_capacity=min(settings.label_capacity, 200))
         return cls(**dataclasses.asdict(ranker), **dataclasses.asdict(settings))
-
-    def validate(self):
-        ps.SearchSettings.validate(self)
-        AceNASConfig.validate(self)
-        if self.first_round not in FIRST_ROUNDS:
-            raise ValueError(f"acenas first_round must be one of {FIRST_ROUNDS}, got {self.first_round!r}")
 
 
 def acenas_search(space: SearchSpace, config: AceNASSearchConfig = AceNASSearchConfig()) -> SearchAlgorithm:

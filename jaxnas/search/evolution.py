@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnas import presets
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
@@ -35,17 +35,19 @@ DEFAULTS = {
 
 @dataclasses.dataclass(frozen=True)
 class EvolutionConfig(Config):
-    population_size: int = 20
-    tournament_size: int = 5
+    label = "evolution"
+
+    population_size: int = field(20, "P: members of the population; the oldest dies when a child is added.",
+                                 lower=2)
+    tournament_size: int = field(5, "S: members sampled per tournament; the best of them is mutated "
+                                    "(at most population_size).", lower=1)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
         return cls(**DEFAULTS.get(presets.space_family(benchmark_name), {}))
 
-    def validate(self):
-        if self.population_size < 2:
-            raise ValueError(f"evolution population_size must be >= 2, got {self.population_size}")
-        if not 1 <= self.tournament_size <= self.population_size:
+    def cross_check(self):
+        if self.tournament_size > self.population_size:
             raise ValueError(
                 f"evolution tournament_size must be in [1, population_size={self.population_size}], "
                 f"got {self.tournament_size}"

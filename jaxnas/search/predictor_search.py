@@ -37,7 +37,7 @@ from jaxnas import presets
 from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
@@ -46,12 +46,20 @@ from jaxnas.spaces.base import SearchSpace
 class SearchSettings(Config):
     """The search's own settings; a predictor search config adds the predictor's fields."""
 
-    initial_queries: int = 10
-    queries_per_round: int = 10
-    random_fraction: float = 0.0
-    label_capacity: int = 300
-    max_enumerated: int = 100_000
-    candidate_samples: int = 10_000
+    label = "search"
+
+    initial_queries: int = field(10, "Random architectures queried before the first predictor fit (a multiple "
+                                     "of queries_per_round).", lower=2)
+    queries_per_round: int = field(10, "Architectures queried per round (per predictor fit).", lower=1)
+    random_fraction: float = field(0.0, "Fraction of a round's queries that are random unqueried candidates "
+                                        "instead of the predictor's best.", lower=0.0, upper=1.0)
+    label_capacity: int = field(300, "Slots of the labelled buffer the predictor is fit on; when full, a new "
+                                     "label replaces the lowest (set it >= the budget to use every label).",
+                                lower=1)
+    max_enumerated: int = field(100_000, "Spaces with at most this many architectures are scored whole; larger "
+                                         "ones through candidate_samples random samples per round.", lower=1)
+    candidate_samples: int = field(10_000, "Random candidates scored per round in spaces larger than "
+                                           "max_enumerated.", lower=1)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -59,20 +67,16 @@ class SearchSettings(Config):
             return cls(initial_queries=20, queries_per_round=20, label_capacity=1000)
         return cls()
 
-    def validate(self):
-        if self.queries_per_round < 1:
-            raise ValueError(f"queries_per_round must be >= 1, got {self.queries_per_round}")
-        if self.initial_queries < 2 or self.initial_queries % self.queries_per_round:
-            raise ValueError(f"initial_queries must be >= 2 and a multiple of queries_per_round "
+    def cross_check(self):
+        if self.initial_queries % self.queries_per_round:
+            raise ValueError(f"initial_queries must be a multiple of queries_per_round "
                              f"({self.queries_per_round}), got {self.initial_queries}")
-        if not 0.0 <= self.random_fraction <= 1.0:
-            raise ValueError(f"random_fraction must be in [0, 1], got {self.random_fraction}")
         if self.label_capacity < self.initial_queries:
             raise ValueError(f"label_capacity ({self.label_capacity}) must be >= initial_queries "
                              f"({self.initial_queries})")
-        if self.max_enumerated < 1 or self.candidate_samples < self.queries_per_round:
-            raise ValueError(f"max_enumerated must be >= 1 and candidate_samples >= queries_per_round, got "
-                             f"{self.max_enumerated}, {self.candidate_samples}")
+        if self.candidate_samples < self.queries_per_round:
+            raise ValueError(f"candidate_samples must be >= queries_per_round ({self.queries_per_round}), got "
+                             f"{self.candidate_samples}")
 
 
 def split_config(config: Config, predictor_config_cls) -> tuple[SearchSettings, Config]:
@@ -223,10 +227,6 @@ class AssessorSearchConfig(SearchSettings, AssessorConfig):
     def paper(cls, benchmark_name):
         return _combined(cls, AssessorConfig.paper(benchmark_name), benchmark_name)
 
-    def validate(self):
-        SearchSettings.validate(self)
-        AssessorConfig.validate(self)
-
 
 @dataclasses.dataclass(frozen=True)
 class GCNSearchConfig(SearchSettings, GCNConfig):
@@ -239,10 +239,6 @@ class GCNSearchConfig(SearchSettings, GCNConfig):
     @classmethod
     def paper(cls, benchmark_name):
         return _combined(cls, GCNConfig.paper(benchmark_name), benchmark_name)
-
-    def validate(self):
-        SearchSettings.validate(self)
-        GCNConfig.validate(self)
 
 
 def assessor_search(space: SearchSpace, config: AssessorSearchConfig = AssessorSearchConfig()) -> SearchAlgorithm:

@@ -6,18 +6,16 @@ import dataclasses
 
 import jax
 
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
 
 @dataclasses.dataclass(frozen=True)
 class RandomSearchConfig(Config):
-    batch_size: int = 1  # architectures asked per step
+    label = "random search"
 
-    def validate(self):
-        if self.batch_size < 1:
-            raise ValueError(f"random search batch_size must be >= 1, got {self.batch_size}")
+    batch_size: int = field(1, "Architectures asked per step.", lower=1)
 
 
 def random_search(space: SearchSpace, config: RandomSearchConfig = RandomSearchConfig()) -> SearchAlgorithm:
