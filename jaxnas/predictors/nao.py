@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from jaxnas import training
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 from jaxnas.predictors.base import Predictor
 from jaxnas.spaces.base import SearchSpace
 
@@ -337,40 +337,23 @@ def embed(states: jax.Array) -> jax.Array:
 class NAOConfig(Config):
     """Model and training hyperparameters (defaults: the SemiNAS NB101 reference)."""
 
-    hidden_size: int = 64
-    mlp_hidden_size: int = 16
-    mlp_layers: int = 2
-    dropout: float = 0.1
-    trade_off: float = 0.8  # weight of the MSE; 1 - trade_off weighs the reconstruction NLL
-    learning_rate: float = 1e-3
-    l2_reg: float = 1e-4
-    grad_bound: float = 5.0
-    train_batch_size: int = 100
-    pretrain_epochs: int = 1000  # on the labelled set
-    epochs: int = 500  # on labelled (up-sampled) + pseudo-labelled, when unlabelled is given
-    up_sample_ratio: int = 10
+    label = "NAO"
 
-    def validate(self):
-        _check_nao_config(self)
-
-
-def _check_nao_config(config) -> None:
-    positive = ["hidden_size", "mlp_hidden_size", "mlp_layers", "train_batch_size", "up_sample_ratio"]
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise ValueError(f"NAO {name} must be >= 1, got {getattr(config, name)}")
-    for name in ("pretrain_epochs", "epochs"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"NAO {name} must be >= 0, got {getattr(config, name)}")
-    if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"NAO dropout must be in [0, 1), got {config.dropout}")
-    if not 0.0 <= config.trade_off <= 1.0:
-        raise ValueError(f"NAO trade_off must be in [0, 1], got {config.trade_off}")
-    for name in ("learning_rate", "grad_bound"):
-        if getattr(config, name) <= 0:
-            raise ValueError(f"NAO {name} must be > 0, got {getattr(config, name)}")
-    if config.l2_reg < 0:
-        raise ValueError(f"NAO l2_reg must be >= 0, got {config.l2_reg}")
+    hidden_size: int = field(64, "Encoder/decoder LSTM units (and token embedding size).", lower=1)
+    mlp_hidden_size: int = field(16, "Units of the predictor MLP's hidden layers.", lower=1)
+    mlp_layers: int = field(2, "Layers of the predictor MLP on the architecture embedding.", lower=1)
+    dropout: float = field(0.1, "Dropout rate.", lower=0.0, below=1.0)
+    trade_off: float = field(0.8, "Weight of the MSE in the loss; 1 - trade_off weighs the reconstruction NLL.",
+                             lower=0.0, upper=1.0)
+    learning_rate: float = field(1e-3, "Adam learning rate.", above=0.0)
+    l2_reg: float = field(1e-4, "L2 regularisation.", lower=0.0)
+    grad_bound: float = field(5.0, "Global gradient-norm clip.", above=0.0)
+    train_batch_size: int = field(100, "Training minibatch size.", lower=1)
+    pretrain_epochs: int = field(1000, "Training epochs on the labelled set.", lower=0)
+    epochs: int = field(500, "Training epochs on labelled (up-sampled) + pseudo-labelled architectures, when "
+                             "unlabelled ones are given.", lower=0)
+    up_sample_ratio: int = field(10, "Copies of each labelled architecture in the labelled + pseudo-labelled "
+                                     "training set.", lower=1)
 
 
 def make_model(space: SearchSpace, config) -> NAO:

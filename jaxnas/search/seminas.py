@@ -65,6 +65,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnas import presets, training
+from jaxnas.config import field
 from jaxnas.predictors import nao
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
@@ -100,30 +101,32 @@ REFERENCE_BUDGET = REFERENCE["initial_size"] + REFERENCE["iterations"] * REFEREN
 class SemiNASConfig(nao.NAOConfig):
     """SemiNAS hyperparameters (the NAO model's fields are inherited from NAOConfig)."""
 
-    initial_size: int = 100  # N: random architectures queried first
-    unlabelled_size: int = 1000  # M: pseudo-labelled architectures per round
-    iterations: int = 10  # rounds of generation
-    new_per_iteration: int = 20  # architectures generated and queried per round
-    top_k: int = 20  # seeds of the gradient ascent (best by label or pseudo-label)
-    max_step_size: int = 100  # step sizes 1, 2, ... up to this are tried per round
-    # Candidates generated per round, of which the new_per_iteration best predicted are
-    # queried; 0 = new_per_iteration (the reference: query every generated one).
-    candidates_per_iteration: int = 0
-    initial_threshold: float = 0.0  # keep initial archs answering >= this (percent); 0 = off
-    # Of a round's new_per_iteration queries, this many are the model's best predicted
-    # unqueried architectures of the WHOLE space (scored every round) instead of
-    # gradient-ascent candidates; 0 = off (the reference: generated architectures only).
-    space_top: int = 0
-    # Regression targets of the labelled pool: "standardise" ((y - mean) / std of the pool,
-    # the reference's) or "rank" (normal scores of the ranks, see
-    # training.normal_scores): on NB201 the few collapsed cells (~10 %) dominate a
-    # standardised MSE, as they did for the assessor (BUILD_NOTES.md, assessor).
-    targets: str = "standardise"
-    # E NAO models trained side by side (vmapped) from different initialisations; their
-    # mean prediction pseudo-labels, picks the ascent seeds, ranks the candidates and scores
-    # the space; the gradient ascent moves in the first member's embedding space (the
-    # members' spaces are unrelated). 1 = the reference (one model).
-    ensemble_size: int = 1
+    label = "seminas"
+
+    initial_size: int = field(100, "N: random architectures queried first.", lower=1)
+    unlabelled_size: int = field(1000, "M: pseudo-labelled architectures per round.", lower=1)
+    iterations: int = field(10, "Rounds of generation.", lower=0)
+    new_per_iteration: int = field(20, "Architectures generated and queried per round.", lower=1)
+    top_k: int = field(20, "Seeds of the gradient ascent (the best by label or pseudo-label).", lower=1)
+    max_step_size: int = field(100, "Step sizes 1, 2, ... up to this are tried per round.", lower=1)
+    candidates_per_iteration: int = field(0, "Candidates generated per round, of which the new_per_iteration best "
+                                             "predicted are queried; 0 = new_per_iteration (the reference: query "
+                                             "every generated one).", lower=0)
+    initial_threshold: float = field(0.0, "Keep initial architectures answering >= this (a percentage); 0 = off.",
+                                     lower=0.0)
+    space_top: int = field(0, "Of a round's new_per_iteration queries, this many are the model's best predicted "
+                              "unqueried architectures of the WHOLE space instead of gradient-ascent candidates; "
+                              "0 = off (the reference).", lower=0)
+    # On NB201 the few collapsed cells (~10 %) dominate a standardised MSE, as they did for
+    # the assessor (BUILD_NOTES.md, assessor).
+    targets: str = field("standardise", "Regression targets of the labelled pool: 'standardise' ((y - mean) / "
+                                        "std of the pool, the reference's) or 'rank' (normal scores of the ranks).",
+                         choices=training.TARGETS)
+    # Their mean prediction pseudo-labels, picks the ascent seeds, ranks the candidates and
+    # scores the space; the gradient ascent moves in the first member's embedding space
+    # (the members' spaces are unrelated).
+    ensemble_size: int = field(1, "E: NAO models trained side by side (vmapped) from different "
+                                  "initialisations; 1 = the reference (one model).", lower=1)
 
     @classmethod
     def for_benchmark(cls, benchmark_name: str) -> "SemiNASConfig":
@@ -145,14 +148,7 @@ class SemiNASConfig(nao.NAOConfig):
         """Labelled architectures the search can hold: N + iterations * new."""
         return self.initial_size + self.iterations * self.new_per_iteration
 
-    def validate(self):
-        super().validate()
-        for name in ("initial_size", "unlabelled_size", "new_per_iteration", "top_k", "max_step_size",
-                     "ensemble_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"seminas {name} must be >= 1, got {getattr(self, name)}")
-        if self.iterations < 0:
-            raise ValueError(f"seminas iterations must be >= 0, got {self.iterations}")
+    def cross_check(self):
         if self.top_k > self.initial_size + self.unlabelled_size:
             raise ValueError(
                 f"seminas top_k={self.top_k} exceeds the labelled + pseudo-labelled architectures "
@@ -163,14 +159,10 @@ class SemiNASConfig(nao.NAOConfig):
                 f"seminas candidates_per_iteration={self.candidates_per_iteration} must be 0 or >= "
                 f"new_per_iteration={self.new_per_iteration}"
             )
-        if not 0 <= self.space_top <= self.new_per_iteration:
+        if self.space_top > self.new_per_iteration:
             raise ValueError(
                 f"seminas space_top={self.space_top} must be in [0, new_per_iteration={self.new_per_iteration}]"
             )
-        if self.targets not in training.TARGETS:
-            raise ValueError(f"seminas targets must be one of {training.TARGETS}, got {self.targets!r}")
-        if self.initial_threshold < 0:
-            raise ValueError(f"seminas initial_threshold is a percentage >= 0 (0 = off), got {self.initial_threshold}")
 
 
 # Project defaults per space family: see docs/design-results.md and BUILD_NOTES.md, SemiNAS,
