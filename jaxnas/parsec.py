@@ -62,7 +62,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnas import config as config_base
 from jaxnas import input_pipeline, supernet
+from jaxnas.config import field
 
 Params = Any
 Logits = dict  # choice name -> float32[*shape, num_options]
@@ -243,68 +245,56 @@ def weighted_gradient(loglik_fn: Callable, params: Params, archs: Any, beta_fn: 
 # ------------------------------------------------------------------------ training
 
 
-def _field(default, help_text: str, **extra):
-    return dataclasses.field(default=default, metadata={"help": help_text, **extra})
-
-
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(config_base.Config):
     """Every setting of a PARSEC run that changes its result. The defaults ARE the CPU preset
     (:data:`PRESETS`); experiments/parsec.py makes one flag per field from this class."""
 
-    dataset: str = _field("cifar10_small", "Image dataset.", choices=("cifar10_small", "cifar10_tfds"))
-    image_size: int = _field(16, "Images are average-pooled to this size (32: CIFAR's own; 16: a 4x cheaper "
-                                 "proxy, as NB201's ImageNet16).")
-    channels: int = _field(8, "C: channels of the first stage (NB201) / of the cells (DARTS).")
-    cells: int = _field(2, "NB201: cells per stage (the benchmark network has 5).")
-    layers: int = _field(5, "DARTS: number of cells (reductions at 1/3 and 2/3).")
-    num_valid: int = _field(1000, "Training images held out as the validation split (pi's data, the gate, "
-                                  "the baseline's ranking).")
-    steps: int = _field(2000, "Training steps in all (warm-up + search).")
-    batch_size: int = _field(64, "Weight-training minibatch size.")
-    learning_rate: float = _field(0.05, "Shared weights: SGD-Nesterov peak learning rate (cosine decay to 0 "
-                                        "over the steps).")
-    momentum: float = _field(0.9, "Shared weights: Nesterov momentum.")
-    weight_decay: float = _field(5e-4, "Shared weights: L2 (a Gaussian prior on the weights).")
-    grad_clip: float = _field(5.0, "Shared weights: global gradient-norm clip.")
-    weight_sampling: str = _field("uniform", "Architectures of the weight step: 'uniform' (every op trained "
-                                             "equally often) or 'posterior' (the paper: drawn from pi, "
-                                             "importance-weighted on the training batch).",
-                                  choices=("uniform", "posterior"))
-    weight_samples: int = _field(1, "Architectures per weight step.")
-    num_samples: int = _field(8, "K: architectures drawn from pi per search step (pi's update).")
-    valid_batch_size: int = _field(32, "Validation images per pi update (unaugmented).")
-    target_ess: float = _field(0.5, "Tempering: per step, the largest beta <= 1 keeping the effective "
-                                    "sample size >= target_ess * K.")
-    prior_learning_rate: float = _field(0.5, "Plain SGD step size on the prior logits pi.")
-    warmup_steps: int = _field(1000, "Minimum weight-only steps before the search phase (pi frozen).")
-    warmup_max_steps: int = _field(1500, "Step limit of the warm-up: the search starts here even if the "
-                                         "quality gate never opened.")
-    gate_every: int = _field(250, "Steps between quality-gate evaluations (Kendall tau of the gate cells).")
-    gate_cells: int = _field(30, "Fixed random NB201 cells of the quality gate.")
-    gate_tau: float = _field(0.0, "The search phase starts once the gate's tau exceeds this (after "
-                                  "warmup_steps).")
-    eval_images: int = _field(500, "Validation images per cell for the gate and the baseline's ranking.")
-    eval_batch_size: int = _field(250, "Evaluation batch size (BN uses batch statistics).")
+    label = "PARSEC"
 
-    def validate(self) -> None:
-        checks = {
-            "image_size": self.image_size >= 4, "channels": self.channels >= 1, "cells": self.cells >= 1,
-            "layers": self.layers >= 3,
-            "num_valid": self.num_valid >= 2, "steps": self.steps >= 1, "batch_size": self.batch_size >= 2,
-            "learning_rate": self.learning_rate > 0, "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0, "grad_clip": self.grad_clip > 0,
-            "weight_sampling": self.weight_sampling in ("uniform", "posterior"),
-            "weight_samples": self.weight_samples >= 1, "num_samples": self.num_samples >= 2,
-            "valid_batch_size": 2 <= self.valid_batch_size <= self.num_valid,
-            "target_ess": 0 < self.target_ess <= 1, "prior_learning_rate": self.prior_learning_rate >= 0,
-            "warmup_steps": self.warmup_steps >= 0, "gate_every": self.gate_every >= 1,
-            "gate_cells": self.gate_cells >= 3, "eval_images": 0 < self.eval_images <= self.num_valid,
-            "eval_batch_size": self.eval_batch_size >= 2 and self.eval_images % self.eval_batch_size == 0,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid PARSEC config values for {bad}: {self}")
+    dataset: str = field("cifar10_small", "Image dataset.", choices=("cifar10_small", "cifar10_tfds"))
+    image_size: int = field(16, "Images are average-pooled to this size (32: CIFAR's own; 16: a 4x cheaper "
+                                "proxy, as NB201's ImageNet16).", lower=4)
+    channels: int = field(8, "C: channels of the first stage (NB201) / of the cells (DARTS).", lower=1)
+    cells: int = field(2, "NB201: cells per stage (the benchmark network has 5).", lower=1)
+    layers: int = field(5, "DARTS: number of cells (reductions at 1/3 and 2/3).", lower=3)
+    num_valid: int = field(1000, "Training images held out as the validation split (pi's data, the gate, "
+                                 "the baseline's ranking).", lower=2)
+    steps: int = field(2000, "Training steps in all (warm-up + search).", lower=1)
+    batch_size: int = field(64, "Weight-training minibatch size.", lower=2)
+    learning_rate: float = field(0.05, "Shared weights: SGD-Nesterov peak learning rate (cosine decay to 0 "
+                                       "over the steps).", above=0.0)
+    momentum: float = field(0.9, "Shared weights: Nesterov momentum.", lower=0.0, below=1.0)
+    weight_decay: float = field(5e-4, "Shared weights: L2 (a Gaussian prior on the weights).", lower=0.0)
+    grad_clip: float = field(5.0, "Shared weights: global gradient-norm clip.", above=0.0)
+    weight_sampling: str = field("uniform", "Architectures of the weight step: 'uniform' (every op trained "
+                                            "equally often) or 'posterior' (the paper: drawn from pi, "
+                                            "importance-weighted on the training batch).",
+                                 choices=("uniform", "posterior"))
+    weight_samples: int = field(1, "Architectures per weight step.", lower=1)
+    num_samples: int = field(8, "K: architectures drawn from pi per search step (pi's update).", lower=2)
+    valid_batch_size: int = field(32, "Validation images per pi update (unaugmented).", lower=2)
+    target_ess: float = field(0.5, "Tempering: per step, the largest beta <= 1 keeping the effective "
+                                   "sample size >= target_ess * K.", above=0.0, upper=1.0)
+    prior_learning_rate: float = field(0.5, "Plain SGD step size on the prior logits pi.", lower=0.0)
+    warmup_steps: int = field(1000, "Minimum weight-only steps before the search phase (pi frozen).", lower=0)
+    warmup_max_steps: int = field(1500, "Step limit of the warm-up: the search starts here even if the "
+                                        "quality gate never opened.")
+    gate_every: int = field(250, "Steps between quality-gate evaluations (Kendall tau of the gate cells).",
+                            lower=1)
+    gate_cells: int = field(30, "Fixed random NB201 cells of the quality gate.", lower=3)
+    gate_tau: float = field(0.0, "The search phase starts once the gate's tau exceeds this (after "
+                                 "warmup_steps).")
+    eval_images: int = field(500, "Validation images per cell for the gate and the baseline's ranking.", lower=1)
+    eval_batch_size: int = field(250, "Evaluation batch size (BN uses batch statistics).", lower=2)
+
+    def cross_check(self) -> None:
+        if self.valid_batch_size > self.num_valid or self.eval_images > self.num_valid:
+            raise ValueError(f"PARSEC valid_batch_size ({self.valid_batch_size}) and eval_images "
+                             f"({self.eval_images}) must be <= num_valid ({self.num_valid})")
+        if self.eval_images % self.eval_batch_size:
+            raise ValueError(f"PARSEC eval_images ({self.eval_images}) must be a multiple of eval_batch_size "
+                             f"({self.eval_batch_size})")
         if not self.warmup_steps <= self.warmup_max_steps < self.steps:
             raise ValueError(
                 f"need warmup_steps ({self.warmup_steps}) <= warmup_max_steps ({self.warmup_max_steps}) < steps "
