@@ -29,36 +29,34 @@ import optax
 
 from jaxnas import input_pipeline
 from jaxnas.models import nb201_network
-from jaxnas.config import Config
+from jaxnas.config import Config, field
 
 
 @dataclasses.dataclass(frozen=True)
 class SupernetConfig(Config):
     """Sizes default to what trains in minutes on a shared 2-core CPU."""
 
-    channels: int = 8
-    cells_per_stage: int = 1
-    batch_size: int = 128
-    epochs: int = 10
-    learning_rate: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    num_valid: int = 1000  # training images held out for evaluating cells
-    eval_images: int = 200  # of those, used per cell (cost: 15,625 x eval_images forwards)
-    eval_batch: int = 100  # BN statistics are per batch: keep batches >= ~50 images
-    eval_chunk: int = 625  # cells per compiled evaluation call (progress, memory)
-    seed: int = 0
+    label = "supernet"
 
-    def validate(self):
-        for name in ("channels", "cells_per_stage", "batch_size", "epochs", "num_valid", "eval_images",
-                     "eval_batch", "eval_chunk"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"supernet {name} must be >= 1, got {getattr(self, name)}")
+    channels: int = field(8, "C: channels of the first stage of the NB201 supernet.", lower=1)
+    cells_per_stage: int = field(1, "Cells per stage (the benchmark network has 5).", lower=1)
+    batch_size: int = field(128, "Training minibatch size.", lower=1)
+    epochs: int = field(10, "Training epochs over the training images.", lower=1)
+    learning_rate: float = field(0.05, "SGD-Nesterov peak learning rate (cosine decay to 0).", above=0.0)
+    momentum: float = field(0.9, "Nesterov momentum.", lower=0.0, below=1.0)
+    weight_decay: float = field(5e-4, "L2 regularisation.", lower=0.0)
+    num_valid: int = field(1000, "Training images held out for evaluating cells.", lower=1)
+    eval_images: int = field(200, "Held-out images used per cell (cost: 15,625 x eval_images forwards).",
+                             lower=1)
+    # BN statistics are per batch: keep batches >= ~50 images.
+    eval_batch: int = field(100, "Evaluation batch size.", lower=1)
+    eval_chunk: int = field(625, "Cells per compiled evaluation call (progress, memory).", lower=1)
+    seed: int = field(0, "Seed of the held-out split, the initialisation and the training order.")
+
+    def cross_check(self):
         if self.eval_images > self.num_valid or self.eval_images % self.eval_batch:
             raise ValueError(f"supernet eval_images ({self.eval_images}) must be <= num_valid "
                              f"({self.num_valid}) and a multiple of eval_batch ({self.eval_batch})")
-        if self.learning_rate <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
-            raise ValueError("supernet learning_rate must be > 0, momentum in [0, 1), weight_decay >= 0")
 
 
 class TrainState(NamedTuple):
