@@ -2,80 +2,54 @@
 registered algorithm or predictor, unset (None) unless the user gives it; and the device
 flags the seed-sharded entry points share.
 
-A config flag's help is the field's comment in its dataclass (the comment on the field's
-line, else the comment lines right above it) and its defaults: the value most benchmarks
-use, then the benchmarks that use another (``for_benchmark``)."""
+A config flag's help is the field's declared help (``jaxnas.config.field``) and its
+defaults: the value most benchmarks use, then the benchmarks that use another
+(``for_benchmark``). :func:`define_fields` makes plain ``--<field>`` flags with the field's
+default (experiments.parsec, experiments.supernet)."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import inspect
-import io
-import tokenize
 import typing
 from typing import Callable, Iterable
 
 from absl import app, flags
 
 from jaxnas import benchmarks, distributed, presets
+from jaxnas.config import help_text
 
 FLAGS = flags.FLAGS
 _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
-_MAX_DESCRIPTION = 240  # characters of a field's comment shown in --help
 
 
 def define(names: Iterable[str], config_class: Callable) -> None:
     for name in names:
         config_cls = config_class(name)
         types = typing.get_type_hints(config_cls)
-        comments = _field_comments(config_cls)
         defaults = {bench: config_cls.for_benchmark(bench) for bench in benchmarks.BENCHMARK_NAMES}
         for field in dataclasses.fields(config_cls):
-            words = field.name.replace("_", " ")
-            description = f"{words}: {comments[field.name]}" if field.name in comments else words
             default = _defaults_text({b: getattr(c, field.name) for b, c in defaults.items()})
-            _TYPES[types[field.name]](f"{name}_{field.name}", None, f"{name} {description} (default {default}).")
+            _TYPES[types[field.name]](f"{name}_{field.name}", None,
+                                      f"{_sentence(help_text(field))} (default {default}).")
 
 
-def _field_comments(config_cls) -> dict[str, str]:
-    """Field name -> its comment in the source of the dataclass that declares it."""
-    comments: dict[str, str] = {}
-    for cls in reversed(config_cls.__mro__):  # subclasses' comments win
-        if not dataclasses.is_dataclass(cls) or cls is object:
-            continue
-        try:
-            source = inspect.getsource(cls)
-        except (OSError, TypeError):
-            continue
-        own = set(getattr(cls, "__annotations__", {}))
-        lines = source.splitlines()
-        by_line: dict[int, str] = {}
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.COMMENT:
-                by_line[token.start[0]] = token.string.lstrip("#").strip()
-        for number, line in enumerate(lines, start=1):
-            field = line.strip().split(":", 1)[0]
-            if field not in own or not line.strip().startswith(f"{field}:"):
-                continue
-            text = by_line.get(number) if not line.strip().startswith("#") else None
-            if not text:  # the block of comment lines right above the field
-                block, above = [], number - 1
-                while above >= 1 and lines[above - 1].strip().startswith("#"):
-                    block.insert(0, by_line.get(above, ""))
-                    above -= 1
-                text = " ".join(block)
-            if text:
-                comments[field] = _shorten(text)
-    return comments
+def define_fields(config_cls: type, note: Callable[[dataclasses.Field], str] = lambda field: "") -> None:
+    """One flag ``--<field>`` per field of ``config_cls``, its default the field's (absl shows
+    it), its help the field's declared help and ``note(field)``; a field with choices is an
+    enum flag."""
+    types = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        text = " ".join(filter(None, [help_text(field), note(field)]))
+        if "choices" in field.metadata:
+            flags.DEFINE_enum(field.name, field.default, list(field.metadata["choices"]), text)
+        else:
+            _TYPES[types[field.name]](field.name, field.default, text)
 
 
-def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) <= _MAX_DESCRIPTION:
-        return text
-    cut = text.rfind(". ", 0, _MAX_DESCRIPTION)
-    return text[: cut + 1] if cut > 0 else text[: _MAX_DESCRIPTION - 3] + "..."
+def _sentence(text: str) -> str:
+    """``text`` without its final full stop, to be followed by '(default ...)'."""
+    return text[:-1] if text.endswith(".") else text
 
 
 def _defaults_text(values: dict) -> str:

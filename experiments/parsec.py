@@ -38,7 +38,6 @@ import os
 import pathlib
 import sys
 import time
-import typing
 from typing import Any
 
 import jax
@@ -48,28 +47,19 @@ import optax
 import scipy.stats
 from absl import app, flags, logging
 
+from experiments import config_flags
 from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, plotting, provenance, supernet, training  # noqa: F401
 from jaxnas.models import darts_network, layers, nb201_network
 
 FLAGS = flags.FLAGS
 
-_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFINE_bool, str: flags.DEFINE_string}
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(parsec.Config))
 
 
-def _define_config_flags() -> None:
-    """One flag per parsec.Config field; its default is the field's (the CPU preset)."""
-    types = typing.get_type_hints(parsec.Config)
-    paper = parsec.PRESETS["paper"]
-    for field in dataclasses.fields(parsec.Config):
-        help_text = f"{field.metadata['help']} (paper preset: {getattr(paper, field.name)})"
-        if "choices" in field.metadata:
-            flags.DEFINE_enum(field.name, field.default, list(field.metadata["choices"]), help_text)
-        else:
-            _DEFINE[types[field.name]](field.name, field.default, help_text)
-
-
-_define_config_flags()
+# One flag per parsec.Config field; its default is the field's (the CPU preset).
+config_flags.define_fields(parsec.Config,
+                           lambda field: f"(paper preset: {getattr(parsec.PRESETS['paper'], field.name)})")
+flags.adopt_module_key_flags(config_flags)  # --help lists them
 flags.DEFINE_enum("preset", "cpu", list(parsec.PRESETS),
                   "Defaults for every Config flag not given: 'cpu' (the small proxy, the flag defaults) or "
                   "'paper' (NB201's search setting, for an accelerator).")

@@ -21,13 +21,13 @@ import json
 import os
 import sys
 import time
-import typing
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
 
+from experiments import config_flags
 from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, outputs, provenance, supernet
 from jaxnas.spaces import nb201
 
@@ -40,10 +40,8 @@ flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in OUTPU
 flags.DEFINE_enum("weak_label", "accuracy", ["accuracy", "neg_loss"], "Column saved as weak_labels.")
 flags.DEFINE_integer("max_cells", None, "Evaluate only the first N cells (smoke tests).")
 
-_TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float}
-for _field in dataclasses.fields(supernet.SupernetConfig):
-    _TYPES[typing.get_type_hints(supernet.SupernetConfig)[_field.name]](
-        _field.name, _field.default, f"Supernet {_field.name} (SupernetConfig).")
+config_flags.define_fields(supernet.SupernetConfig)
+flags.adopt_module_key_flags(config_flags)  # --help lists them
 
 
 def _config() -> supernet.SupernetConfig:

@@ -108,10 +108,12 @@ def test_cut_short_write_keeps_the_previous_files(tmp_path):
 @pytest.mark.parametrize("module,expected", [
     ("search", ["--num_devices", "--cpu_devices", "--[no]distributed", "--checkpoint_dir", "--[no]overwrite",
                 "--[no]resume", "--checkpoint_every_steps", "--max_steps",
-                "--evolution_population_size: evolution population size (default 10; 100 on nb101*)",
+                "--evolution_population_size: P: members of the population; the oldest dies when a child is added "
+                "(default 10; 100 on nb101*).",
                 "--seminas_ensemble_size", "(default: 'evolution')"]),
     ("predictor_eval", ["--num_devices", "--cpu_devices", "--[no]distributed", "--seed_batch",
-                        "--gcn_epochs: gcn epochs (default 300)", "--assessor_ae_epochs"]),
+                        "--gcn_epochs: Training epochs over the labelled architectures (default 300).",
+                        "--assessor_ae_epochs"]),
 ])
 def test_help_lists_every_flag_with_its_default(module, expected):
     proc = _run(module, "--help")  # absl exits with status 1 after --help
