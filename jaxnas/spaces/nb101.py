@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxnas import chunking, data
+from jaxnas import cache, chunking, data
 from jaxnas.spaces import base
 
 # ----------------------------------------------------------------------------- constants
@@ -475,9 +475,7 @@ class _IndexTable:
 
 
 def _source_key(data_dir) -> tuple[str, int, int]:
-    path = data.resolve(DATA_FILE, data_dir)
-    stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+    return cache.source_stamp(data.resolve(DATA_FILE, data_dir))
 
 
 def load_graphs(data_dir=None) -> dict[str, np.ndarray]:
@@ -535,33 +533,12 @@ def wl_hash_rows(adjacency: np.ndarray, ops: np.ndarray, chunk: int = 1 << 16) -
         return np.asarray(hasher(adjacency, ops))
 
 
-def _cache_path(source: tuple[str, int, int]) -> Optional[pathlib.Path]:
-    _, size, mtime_ns = source
-    try:
-        folder = data.cache_dir()
-    except OSError:
-        return None  # no writable cache folder: build in every process
-    return folder / f"nb101_wl_index_v{WL_HASH_VERSION}_{size}_{mtime_ns}.npz"
+def _index_cache(source: tuple[str, int, int]) -> Optional[cache.Entry]:
+    return cache.entry("nb101_wl_index", WL_HASH_VERSION, {"lanes": WL_LANES, "rounds": WL_ROUNDS}, [source[0]])
 
 
-def _read_cached_index(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            cached = {k: archive[k] for k in ("lane0", "lane1", "rows")}
-    except (OSError, KeyError, ValueError, EOFError):
-        return None  # absent or damaged: rebuild
-    if any(a.shape != (NUM_ARCHITECTURES,) for a in cached.values()):
-        return None
-    return cached
-
-
-def _write_cached_index(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)  # atomic: concurrent builders never see half a file
-    except OSError:
-        tmp.unlink(missing_ok=True)  # unwritable cache: the next process rebuilds
+def _is_index(arrays) -> bool:
+    return all(k in arrays and arrays[k].shape == (NUM_ARCHITECTURES,) for k in ("lane0", "lane1", "rows"))
 
 
 def build_index_table(data_dir=None, use_cache: bool = True) -> _IndexTable:
@@ -571,6 +548,18 @@ def build_index_table(data_dir=None, use_cache: bool = True) -> _IndexTable:
     return _build_index_table(_source_key(data_dir), use_cache)
 
 
+def _hash_and_sort_rows(source: tuple[str, int, int]) -> dict[str, np.ndarray]:
+    """WL hashes of every row of nb101_graphs.npz, sorted by (lane 0, lane 1), and the rows."""
+    table = _load_graphs(source)
+    hashes = wl_hash_rows(table["adjacency"], table["ops"])
+    order = np.lexsort((hashes[:, 1], hashes[:, 0]))
+    arrays = {"lane0": hashes[order, 0], "lane1": hashes[order, 1], "rows": order.astype(np.int32)}
+    same = (np.diff(arrays["lane0"]) == 0) & (np.diff(arrays["lane1"]) == 0)
+    if same.any():  # would make index ambiguous; means the hash needs more lanes
+        raise RuntimeError(f"NB101 WL hash collides on {int(same.sum())} pairs of rows")
+    return arrays
+
+
 @functools.lru_cache(maxsize=2)
 def _index_table(source: tuple[str, int, int]) -> _IndexTable:
     return _build_index_table(source, use_cache=True)
@@ -578,26 +567,9 @@ def _index_table(source: tuple[str, int, int]) -> _IndexTable:
 
 def _build_index_table(source: tuple[str, int, int], use_cache: bool) -> _IndexTable:
     start = time.perf_counter()
-    cache = _cache_path(source)
-    use_cache = use_cache and cache is not None
-    cached = _read_cached_index(cache) if use_cache else None
-    if cached is None:
-        table = _load_graphs(source)
-        hashes = wl_hash_rows(table["adjacency"], table["ops"])
-        order = np.lexsort((hashes[:, 1], hashes[:, 0]))
-        cached = {
-            "lane0": hashes[order, 0],
-            "lane1": hashes[order, 1],
-            "rows": order.astype(np.int32),
-        }
-        same = (np.diff(cached["lane0"]) == 0) & (np.diff(cached["lane1"]) == 0)
-        if same.any():  # would make index ambiguous; means the hash needs more lanes
-            raise RuntimeError(f"NB101 WL hash collides on {int(same.sum())} pairs of rows")
-        if use_cache:
-            _write_cached_index(cache, cached)
-        from_cache = False
-    else:
-        from_cache = True
+    cached, from_cache = cache.load_or_build(
+        _index_cache(source) if use_cache else None, functools.partial(_hash_and_sort_rows, source), _is_index
+    )
     lane0 = cached["lane0"]
     boundaries = np.flatnonzero(np.diff(lane0)) + 1
     runs = np.diff(np.concatenate([[0], boundaries, [len(lane0)]]))
