@@ -7,7 +7,11 @@ import pytest
 
 from jaxnas import cache, data
 
-ARRAYS = {"values": np.arange(10, dtype=np.float32), "names": np.array([b"a", b"bc"])}
+ARRAYS = {
+    "values": np.arange(10, dtype=np.float32),
+    "names": np.array([b"a", b"bc"]),
+    "param:encoder/Dense_0/kernel": np.ones((2, 3), np.float32),  # any text is a name
+}
 
 
 @pytest.fixture

@@ -402,6 +402,12 @@ def test_index_table_is_built_then_cached(graphs, tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(built, name), getattr(loaded, name))
     assert (np.diff(np.asarray(loaded.lane0).astype(np.int64)) >= 0).all()
     np.testing.assert_array_equal(np.sort(np.asarray(loaded.rows)), np.arange(N))
+    (cached,) = tmp_path.glob("nb101_wl_index_*.npz")
+    cached.write_bytes(cached.read_bytes()[:1000])  # damaged: rebuilt, never trusted
+    rebuilt = nb101.build_index_table()
+    assert not rebuilt.from_cache
+    np.testing.assert_array_equal(rebuilt.rows, built.rows)
+    assert nb101.build_index_table().from_cache
 
 
 def test_missing_data_raises_data_file_error(tmp_path):
