@@ -296,7 +296,7 @@ def cache_dir() -> pathlib.Path:
     """Writable folder for derived tables ($JAXNAS_CACHE, default ~/.cache/jaxnas).
 
     The data folder may be read-only, so anything jaxnas derives from a data file (a
-    parsed tfrecord, a precomputed index) is cached here, keyed by the source file.
+    parsed tfrecord, a precomputed index) is cached here, through :mod:`jaxnas.cache`.
     """
     folder = pathlib.Path(os.environ.get(CACHE_ENV_VAR, "~/.cache/jaxnas")).expanduser()
     folder.mkdir(parents=True, exist_ok=True)

@@ -261,8 +261,8 @@ def test_load_records_is_the_raw_table(official):
 
 def test_cache_is_hit_and_identical(official, cache, monkeypatch):
     first = nb101.load_full(tfrecord_path=official)
-    records = list(cache.glob("nb101_tfrecord_*.records.npz"))
-    columns = list(cache.glob("nb101_tfrecord_*.columns.npz"))
+    records = list(cache.glob("nb101_tfrecord_records_*.npz"))
+    columns = list(cache.glob("nb101_tfrecord_columns_*.npz"))
     assert len(records) == 1 and len(columns) == 1
 
     def no_parse(*args, **kwargs):

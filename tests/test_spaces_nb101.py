@@ -1,4 +1,4 @@
-"""Tests of the NAS-Bench-101 space (jaxnas/spaces/nb101.py).
+"""Tests of the NAS-Bench-101 space (the jaxnas/spaces/nb101/ package).
 
 The full-table checks (official hash on all 423,624 rows, WL-hash uniqueness) are
 scripts/check_nb101_hashes.py; here a random sample of rows, isomorphic relabellings and
@@ -23,6 +23,7 @@ from jaxnas.spaces.nb101 import NB101Cell, NB101Space
 N = nb101.NUM_ARCHITECTURES
 BATCH = 512  # every batched call is padded to this size
 PAD = nb101.PAD
+UPPER_ROWS, UPPER_COLS = np.triu_indices(nb101.NUM_VERTICES, k=1)  # edge slots, row-major
 
 
 def _graphs_or_skip():
@@ -401,6 +402,12 @@ def test_index_table_is_built_then_cached(graphs, tmp_path, monkeypatch):
         np.testing.assert_array_equal(getattr(built, name), getattr(loaded, name))
     assert (np.diff(np.asarray(loaded.lane0).astype(np.int64)) >= 0).all()
     np.testing.assert_array_equal(np.sort(np.asarray(loaded.rows)), np.arange(N))
+    (cached,) = tmp_path.glob("nb101_wl_index_*.npz")
+    cached.write_bytes(cached.read_bytes()[:1000])  # damaged: rebuilt, never trusted
+    rebuilt = nb101.build_index_table()
+    assert not rebuilt.from_cache
+    np.testing.assert_array_equal(rebuilt.rows, built.rows)
+    assert nb101.build_index_table().from_cache
 
 
 def test_missing_data_raises_data_file_error(tmp_path):
@@ -431,7 +438,7 @@ def test_sample_raw_gives_valid_raw_cells(space, fns):
     assert np.isin(ops[:, 1:6], [1, 2, 3]).all()
     # every op and ~half the edge slots on before rejection (rejection prefers fewer edges)
     assert set(np.unique(ops[:, 1:6])) == {1, 2, 3}
-    assert 0.35 < np.asarray(cells.adjacency)[:, nb101._UPPER_ROWS, nb101._UPPER_COLS].mean() < 0.55
+    assert 0.35 < np.asarray(cells.adjacency)[:, UPPER_ROWS, UPPER_COLS].mean() < 0.55
     again = fns["sample_raw"](jax.random.key(7))
     np.testing.assert_array_equal(again.adjacency, cells.adjacency)
     # The rule favours small pruned cells (about 9% of samples are input -> output
@@ -480,7 +487,7 @@ def test_tokens_one_hot_graph_of_example(space, fns):
     chex.assert_type([tokens, one_hot], [np.int32, np.float32])
     assert tokens.tolist() == [2, 4, 2, 1, 3, 1, 2, 2, 6] + [0] * 18
     edge_bits = np.zeros(21)
-    slots = list(zip(nb101._UPPER_ROWS.tolist(), nb101._UPPER_COLS.tolist()))
+    slots = list(zip(UPPER_ROWS.tolist(), UPPER_COLS.tolist()))
     for edge in [(0, 1), (0, 2), (1, 3), (2, 3)]:
         edge_bits[slots.index(edge)] = 1
     op_bits = np.zeros((5, 3))

@@ -38,8 +38,8 @@ every cell. :func:`load_records` returns the raw per-record table (every field o
 record) for anything else.
 
 Parsing the 500 MB official file is pure Python (no TensorFlow, no protobuf package)
-and takes a while, so the parsed records are cached as an .npz in
-``jaxnas.data.cache_dir()`` keyed by the tfrecord's path, size and mtime (and those of
+and takes a while, so the parsed records (and the columns) are cached with
+:mod:`jaxnas.cache`, keyed by the tfrecord's path, size and mtime (and those of
 nb101_graphs.npz, which maps hashes to rows); later loads read the cache.
 """
 
@@ -49,18 +49,16 @@ import array
 import base64
 import binascii
 import functools
-import hashlib
 import json
 import math
 import os
 import pathlib
 import re
-import zipfile
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from jaxnas import data
+from jaxnas import cache, data
 from jaxnas.benchmarks import tfrecord
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.spaces import nb101 as nb101_space
@@ -75,14 +73,9 @@ _SUBSET_EPOCHS = (4, 12, 36, 108)
 # ----------------------------------------------------------------------- the space's rows
 
 
-def _source_key(path: pathlib.Path) -> tuple:
-    stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
-
-
 def graph_hashes(data_dir: Optional[str] = None) -> np.ndarray:
     """S32[423,624]: the official fingerprint of every row of nb101_graphs.npz (sorted)."""
-    return _graph_hashes(_source_key(data.resolve(GRAPHS_FILE, data_dir)))
+    return _graph_hashes(cache.source_stamp(data.resolve(GRAPHS_FILE, data_dir)))
 
 
 @functools.lru_cache(maxsize=2)
@@ -378,41 +371,20 @@ def parse_tfrecord(path: str | os.PathLike, data_dir: Optional[str] = None) -> D
     return parser.table(graph_hashes(data_dir))
 
 
-def _cache_files(path: pathlib.Path, data_dir) -> tuple[pathlib.Path, pathlib.Path, str]:
-    """(records cache, columns cache, key): named by a digest of the key, which holds the
-    tfrecord's and nb101_graphs.npz's path, size and mtime and the cache format."""
-    graphs = _source_key(data.resolve(GRAPHS_FILE, data_dir))
-    key = json.dumps({"format": _CACHE_FORMAT, "tfrecord": _source_key(path), "graphs": graphs}, sort_keys=True)
-    stem = "nb101_tfrecord_" + hashlib.sha256(key.encode()).hexdigest()[:24]
-    folder = data.cache_dir()
-    return folder / f"{stem}.records.npz", folder / f"{stem}.columns.npz", key
-
-
-def _read_cache(path: pathlib.Path, key: str, names: Optional[Sequence[str]] = None):
-    """The cached arrays ``names`` (all when None), or None when absent/stale/damaged."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if str(archive["cache_key"]) != key:
-                return None
-            wanted = [k for k in archive.files if k != "cache_key"] if names is None else names
-            return {k: archive[k] for k in wanted}
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return None  # not there, or damaged: rebuild it
-
-
-def _write_cache(path: pathlib.Path, key: str, arrays: Dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, cache_key=np.array(key), **arrays)
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+def _cache(kind: str, path: pathlib.Path, data_dir) -> Optional[cache.Entry]:
+    """The cache entry of the parsed ``records`` or the per-cell ``columns``: keyed by the
+    tfrecord and nb101_graphs.npz (which maps hashes to rows) and the cache format."""
+    sources = [path, data.resolve(GRAPHS_FILE, data_dir)]
+    return cache.entry(f"nb101_tfrecord_{kind}", _CACHE_FORMAT, sources=sources)
 
 
 def _records(path: pathlib.Path, data_dir, names: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
     """The per-record table (arrays ``names``, all when None), parsed once then cached."""
-    records_file, _, key = _cache_files(path, data_dir)
-    table = _read_cache(records_file, key, names)
+    records = _cache("records", path, data_dir)
+    table = cache.load(records, names)
     if table is None:
         table = parse_tfrecord(path, data_dir)
-        _write_cache(records_file, key, table)
+        cache.save(records, table)
         if names is not None:
             table = {k: table[k] for k in names}
     return table
@@ -421,12 +393,10 @@ def _records(path: pathlib.Path, data_dir, names: Optional[Sequence[str]] = None
 def _columns(path: pathlib.Path, data_dir) -> Dict[str, np.ndarray]:
     """The benchmark's per-cell columns, cached beside the records: reading ~60 MB of
     finished columns is what keeps a cached load under a second."""
-    _, columns_file, key = _cache_files(path, data_dir)
-    columns = _read_cache(columns_file, key)
-    if columns is None:
-        columns = _space_columns(_records(path, data_dir, _BENCHMARK_KEYS))
-        _write_cache(columns_file, key, columns)
-    return columns
+    def build():
+        return _space_columns(_records(path, data_dir, _BENCHMARK_KEYS))
+
+    return cache.load_or_build(_cache("columns", path, data_dir), build)[0]
 
 
 def load_records(
