@@ -27,7 +27,8 @@ import optax
 import scipy.stats
 from absl import logging
 
-from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, plotting, provenance, supernet, training  # noqa: F401
+from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, provenance, supernet, training
+from jaxnas import plotting  # noqa: F401 - selects matplotlib's Agg backend for the plots below
 from jaxnas.models import darts_network, layers, nb201_network
 from jaxnas.workflows import RunError, UsageError
 
@@ -145,11 +146,10 @@ def _finetune(key, config, arch, super_params, dataset, evaluate_test, options: 
     """Trains the MAP architecture alone from its supernet weights; returns test accuracy."""
     model, extract = _standalone(config, arch, options.space, options.depthwise)
     params = {"params": extract(super_params["params"])}
-    steps_per_epoch = training.num_batches(dataset.train.size, config.batch_size)
+    steps = options.finetune_epochs * training.num_batches(dataset.train.size, config.batch_size)
     optimizer = optax.chain(
         optax.add_decayed_weights(config.weight_decay),
-        optax.sgd(optax.cosine_decay_schedule(options.finetune_learning_rate, options.finetune_epochs * steps_per_epoch),
-                  momentum=0.9, nesterov=True))
+        optax.sgd(optax.cosine_decay_schedule(options.finetune_learning_rate, steps), momentum=0.9, nesterov=True))
 
     def loss_fn(p, batch, weights, k):
         x = input_pipeline.augment(k, batch["images"], dataset.mean, dataset.std)
