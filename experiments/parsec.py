@@ -85,13 +85,10 @@ flags.DEFINE_integer("test_batch_size", 500, "Test batch size for the final repo
                      lower_bound=2)
 
 
-_OWN_FLAGS = CONFIG_FIELDS + (
-    "preset", "space", "data_dir", "depthwise", "seed", "seeds", "output_dir", "log_every", "init_prior", "init_prior_scale",
-    "finetune_epochs", "finetune_learning_rate", "checkpoint_dir", "checkpoint_every", "resume",
-    "overwrite", "compilation_cache_dir", "test_batch_size", "merge",
-)
-
-
+# The options' flags, in the order of parsec_workflow.Options (results.json records them in this order).
+OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(parsec_workflow.Options)
+                      if f.name not in ("command", "flags"))
+_OWN_FLAGS = CONFIG_FIELDS + OPTION_FIELDS
 
 
 def _flag_values() -> dict:
@@ -112,8 +109,7 @@ def _config() -> parsec.Config:
 
 
 def _options() -> parsec_workflow.Options:
-    names = [f.name for f in dataclasses.fields(parsec_workflow.Options) if f.name not in ("command", "flags")]
-    return parsec_workflow.Options(**{name: FLAGS[name].value for name in names},
+    return parsec_workflow.Options(**{name: FLAGS[name].value for name in OPTION_FIELDS},
                                    command=" ".join(["python -m experiments.parsec", *sys.argv[1:]]),
                                    flags=_flag_values())
 
