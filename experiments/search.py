@@ -15,6 +15,9 @@ its results but some seed stopped at --max_steps first (results.json then has
 ``"budget_reached": false`` and ``short_of_budget`` lists those seeds); 1 with a one-line
 ``error:`` message for bad data files, an unusable --output_dir or --checkpoint_dir, or an
 impossible budget (checked before any search); 1 (usage) for bad flags.
+
+The run itself is ``jaxnas.workflows.search.run``; this module defines the flags and
+builds its options from them.
 """
 
 from __future__ import annotations
@@ -22,15 +25,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import jax
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import benchmarks, checkpoint, data, distributed, metrics, outputs, plotting, provenance, search
+from jaxnas import benchmarks, search, workflows
 from jaxnas.config import Config
-from jaxnas.search import runner
+from jaxnas.workflows import search as search_workflow
 
-EXIT_BUDGET_NOT_REACHED = 3
+EXIT_BUDGET_NOT_REACHED = search_workflow.EXIT_BUDGET_NOT_REACHED
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("benchmark", "nbgraph_cora", benchmarks.BENCHMARK_NAMES, "Benchmark to search.")
@@ -71,92 +73,25 @@ def algorithm_config(name: str, benchmark: str) -> Config:
     return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 
 
+def _options() -> search_workflow.Options:
+    names = [f.name for f in dataclasses.fields(search_workflow.Options) if f.name != "command"]
+    return search_workflow.Options(**{name: FLAGS[name].value for name in names},
+                                   command=" ".join(["python -m experiments.search", *sys.argv[1:]]))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config_flags.refuse_others(FLAGS.algorithm, search.ALGORITHM_NAMES, search.config_class, "algorithm")
-    if FLAGS.resume and not FLAGS.checkpoint_dir:
-        raise app.UsageError("--resume needs --checkpoint_dir")
-    if FLAGS.resume and FLAGS.overwrite:
-        raise app.UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
     try:
-        out = outputs.prepare_output_dir(FLAGS.output_dir)  # before hours of work, not after
-        if FLAGS.checkpoint_dir:
-            outputs.prepare_output_dir(FLAGS.checkpoint_dir)
-    except outputs.OutputDirError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
-    config_flags.start_devices()  # before any JAX operation
-    kwargs = {"tfrecord_path": FLAGS.nb101_tfrecord} if FLAGS.nb101_tfrecord else {}
-    try:
-        benchmark = benchmarks.load_benchmark(FLAGS.benchmark, FLAGS.data_dir, **kwargs)
-    except data.DataFileError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
-    try:
-        config = algorithm_config(FLAGS.algorithm, benchmark.name)
-        run_record = provenance.run_record(config, benchmark.name, FLAGS.preset)  # the code as the run starts
-    except ValueError as err:
+        status = search_workflow.run(_options(), lambda benchmark: algorithm_config(FLAGS.algorithm, benchmark),
+                                     config_flags.start_devices)
+    except workflows.UsageError as err:
         raise app.UsageError(str(err)) from err
-    logging.info("benchmark %s", benchmark.summary())
-    logging.info("algorithm %s %s", FLAGS.algorithm, config)
-
-    algorithm = search.make_algorithm(FLAGS.algorithm, benchmark.search_space, config)
-    try:
-        result = runner.run_search(
-            algorithm,
-            benchmark,
-            budget=FLAGS.budget,
-            num_seeds=FLAGS.seeds,
-            seed=FLAGS.seed,
-            algorithm_name=FLAGS.algorithm,
-            max_steps=FLAGS.max_steps,
-            num_devices=FLAGS.num_devices,
-            checkpoint_dir=FLAGS.checkpoint_dir,
-            checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-            resume=FLAGS.resume,
-            overwrite=FLAGS.overwrite,
-            run_info={"config": dataclasses.asdict(config)},
-        )
-    except (distributed.DeviceCountError, runner.SearchSettingsError, checkpoint.CheckpointMismatchError,
-            checkpoint.CheckpointExistsError, FileNotFoundError) as err:  # incl. CheckpointUnreadableError
+    except workflows.RunError as err:
         sys.exit(f"error: {err}")  # a clear message, no traceback
-    if jax.process_index() != 0:
-        return  # one writer in multi-host runs
-
-    report_at = sorted({int(q) for q in FLAGS.report_at})
-    summary = result.to_json(
-        {
-            "config": dataclasses.asdict(config),
-            "benchmark_info": benchmark.summary(),
-            "command": " ".join(["python -m experiments.search", *sys.argv[1:]]),
-            **run_record,
-        },
-        report_at=report_at,
-    )
-    try:
-        outputs.write_json(out / "results.json", summary)
-        outputs.atomic_write(out / "curve.png", lambda f: plotting.plot_search_curves(
-            {FLAGS.algorithm: result.curve},
-            f,
-            title=f"{benchmark.name}: {benchmark.reported_name}",
-            optimum=benchmark.optimum,
-        ))
-    except OSError as err:  # disk full, a file-size limit: the previous files stay intact
-        sys.exit(f"error: writing the results to {out} failed ({err}); files already there are unchanged")
-    final = summary["final"]
-    for q, stats in summary["at_queries"].items():
-        print(f"  after {q:>5} queries: {metrics.format_summary(stats)}")
-    budget = f"budget {FLAGS.budget}"
-    if not result.budget_reached:
-        short = result.shortfall()
-        budget += (f" NOT REACHED by {len(short['seeds'])} of {FLAGS.seeds} seeds (they stopped at "
-                   f"--max_steps after {min(short['queries'])}..{max(short['queries'])} queries)")
-    print(
-        f"{FLAGS.algorithm} on {benchmark.name}, {FLAGS.seeds} seeds, {budget}: "
-        f"best {benchmark.reported_name} {metrics.format_summary(final)} (optimum "
-        f"{benchmark.optimum:.3f}), {result.wall_seconds:.1f}s -> {out / 'results.json'}, {out / 'curve.png'}"
-    )
-    if not result.budget_reached:
-        sys.exit(EXIT_BUDGET_NOT_REACHED)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

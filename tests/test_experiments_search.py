@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -44,3 +45,23 @@ def test_cli_bad_input(tmp_path, args, message):
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
     assert not (tmp_path / "results.json").exists()
+
+
+def test_workflow_runs_without_flags(tmp_path):
+    """jaxnas.workflows.search.run is the whole command, with its settings passed in (no absl
+    flags parsed): it writes results.json and curve.png and returns the exit status."""
+    from jaxnas import presets, search
+    from jaxnas.workflows import UsageError
+    from jaxnas.workflows import search as workflow
+
+    options = workflow.Options(benchmark="nb201_cifar10", algorithm="random", budget=10, seeds=2, seed=0,
+                               output_dir=str(tmp_path), data_dir=None, nb101_tfrecord=None, report_at=["5"],
+                               max_steps=None, num_devices=None, checkpoint_dir=None, checkpoint_every_steps=None,
+                               resume=False, overwrite=False, preset="default", command="test")
+    config = lambda benchmark: presets.config(search.config_class("random"), benchmark, "default")  # noqa: E731
+    assert workflow.run(options, config, lambda: None) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["command"] == "test" and len(results["final"]["per_seed"]) == 2
+    assert (tmp_path / "curve.png").exists()
+    with pytest.raises(UsageError, match="--resume needs --checkpoint_dir"):
+        workflow.run(dataclasses.replace(options, resume=True), config, lambda: None)

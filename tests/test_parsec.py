@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import chex
@@ -428,14 +429,15 @@ class _Killed(Exception):
 
 
 def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, entry_point):
-    """experiments.parsec's seed loop, interrupted (a) right after a checkpoint and (b) just
+    """The PARSEC workflow's seed loop, interrupted (a) right after a checkpoint and (b) just
     before one is saved, then --resume: results equal an uninterrupted
     run. In-process with a toy supernet (the NB201 step takes minutes to compile on a CPU);
     tests/test_parsec.py::test_cli_kill_and_resume (slow) SIGKILLs the real command."""
     from absl import flags
 
     exp = entry_point("experiments.parsec")
-    from jaxnas import input_pipeline
+    from jaxnas import checkpoint, input_pipeline
+    from jaxnas.workflows import parsec as workflow
 
     import types
 
@@ -453,10 +455,10 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
     fl = flags.FLAGS
     fl(argv + [f"--output_dir={tmp_path / 'full'}"])
     try:
-        config = exp._config()
-        choices, to_arch, _, describe = exp._space_setup(config, 10)
-        ctx = exp._make_context((choices, to_arch, _ToyNB201(), describe), config, dataset, bench)
-        full = exp._run_seed(0, ctx)
+        config, options = exp._config(), exp._options()
+        choices, to_arch, _, describe = workflow.space_setup(config, 10, options.space, options.depthwise)
+        ctx = workflow.make_context((choices, to_arch, _ToyNB201(), describe), config, dataset, bench, options)
+        full = workflow.run_seed(0, ctx, options)
         timing = ("search_seconds", "seconds", "load_average_start_end", "cpu_seconds")
 
         def strip(r):
@@ -466,13 +468,13 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
 
         assert full["curves"]["step"] == [2, 4, 5, 6, 8, 9], full["curves"]["step"]
         assert full["curves"]["gate_step"][-1] == 9 and full["search_start"] in (4, 5)
-        assert full["baseline"]["num_cells"] == exp.baseline_num_cells(config, 9 - full["search_start"])
+        assert full["baseline"]["num_cells"] == workflow.baseline_num_cells(config, 9 - full["search_start"])
         assert not np.allclose(full["logits"]["ops"], 0.0)  # the prior moved: a result worth comparing
 
-        original_save = exp.checkpoint.Checkpointer.save
+        original_save = checkpoint.Checkpointer.save
         for kill_at, after_save in ((6, True), (4, False)):
             out = tmp_path / f"killed_{kill_at}"
-            fl.output_dir, fl.resume = str(out), False
+            run = dataclasses.replace(options, output_dir=str(out), resume=False)
 
             def save(self, step, state, info=None, kill_at=kill_at, after_save=after_save):
                 if after_save:
@@ -482,19 +484,18 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
                 if not after_save:
                     original_save(self, step, state, info)
 
-            monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", save)
+            monkeypatch.setattr(checkpoint.Checkpointer, "save", save)
             with pytest.raises(_Killed):
-                exp._run_seed(0, ctx)
-            monkeypatch.setattr(exp.checkpoint.Checkpointer, "save", original_save)
+                workflow.run_seed(0, ctx, run)
+            monkeypatch.setattr(checkpoint.Checkpointer, "save", original_save)
             # A new run in the used checkpoint folder is refused: the old checkpoints are kept.
-            with pytest.raises(exp.checkpoint.CheckpointExistsError, match="--overwrite"):
-                exp._run_seed(0, ctx)
-            fl.resume = True
-            resumed = exp._run_seed(0, ctx)
+            with pytest.raises(checkpoint.CheckpointExistsError, match="--overwrite"):
+                workflow.run_seed(0, ctx, run)
+            resumed = workflow.run_seed(0, ctx, dataclasses.replace(run, resume=True))
             assert strip(resumed) == strip(full), kill_at
             assert json.loads((out / "prior_seed0.json").read_text())["logits"] == full["logits"]
-        fl.resume, fl.overwrite = False, True  # --overwrite starts afresh in a used folder
-        assert strip(exp._run_seed(0, ctx)) == strip(full)
+        # --overwrite starts afresh in a used folder
+        assert strip(workflow.run_seed(0, ctx, dataclasses.replace(run, overwrite=True))) == strip(full)
     finally:
         fl.unparse_flags()
 
@@ -590,22 +591,25 @@ def test_flags_are_the_config_fields_with_the_same_defaults(entry_point):
 def test_summaries_use_the_sample_std_and_merge_refuses_mixed_runs(tmp_path, entry_point):
     from absl import app, flags
 
+    from jaxnas import outputs
+    from jaxnas.workflows import parsec as workflow
+
     exp = entry_point("experiments.parsec")
 
-    s = exp.summarize([1.0, 2.0, 4.0])
+    s = workflow.summarize([1.0, 2.0, 4.0])
     np.testing.assert_allclose(s["std"], np.std([1.0, 2.0, 4.0], ddof=1))
     np.testing.assert_allclose(s["sem"], s["std"] / np.sqrt(3))
-    d = exp.paired_comparison([90.0, 91.0, 87.0], [89.0, 91.0, 88.0])
+    d = workflow.paired_comparison([90.0, 91.0, 87.0], [89.0, 91.0, 88.0])
     assert (d["wins"], d["ties"], d["losses"]) == (1, 1, 1) and d["mean"] == 0.0
     runs = [{"seed": k, "map": {"string": "x"}, "map_test_accuracy_supernet": 0.3, "search_seconds": 1.0,
              "cpu_seconds": 1.0, "entropy": 2.0, "map_cifar10_test_200ep": 90.0 + k,
              "expected_cifar10_test_200ep": 88.0, "baseline_cifar10_test_200ep": 89.0, "tau_at_search_start": 0.1,
              "tau_final": 0.2, "search_start": 1000, "ess_mean": 4.0} for k in range(2)]
-    summary, keys = exp.summary_of(runs, 87.04)
+    summary, keys = workflow.summary_of(runs, 87.04)
     assert "map_minus_baseline" in summary and summary["map_cifar10_test_200ep"]["mean"] == 90.5
     for k, run in enumerate(runs):
-        exp.outputs.prepare_output_dir(tmp_path / f"r{k}")
-        exp.outputs.write_json(tmp_path / f"r{k}" / "results.json",
+        outputs.prepare_output_dir(tmp_path / f"r{k}")
+        outputs.write_json(tmp_path / f"r{k}" / "results.json",
                                {"config": {"steps": 10 + k}, "space": "nb201", "runs": [run], "summary": {},
                                 "command": "", "wall_seconds": 1.0})
     fl = flags.FLAGS
