@@ -397,6 +397,22 @@ def plot_curves(benchmark: str, runs: list, path: pathlib.Path) -> bool:
     return True
 
 
+def not_run_section(root: pathlib.Path) -> list:
+    """The evaluation plan's steps (experiments.results_plan) with no output under ``root``:
+    what the document does not show, so a missing row is never mistaken for a left-out one."""
+    from experiments import results_plan  # noqa: PLC0415 - the plan is only needed here
+
+    missing = [step for step in results_plan.evaluation_steps() if not (root / step.folder / step.output).exists()]
+    if not missing:
+        return []
+    lines = ["## Not run", "",
+             f"{len(missing)} of the evaluation plan's {len(results_plan.evaluation_steps())} steps have no results "
+             f"under `{root}`; their rows are absent above. Each runs with "
+             "`python -m experiments.results_plan --stage=evaluation --only=FOLDER`.", ""]
+    lines += [f"- `{step.folder}`" for step in missing]
+    return lines + [""]
+
+
 def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:
     """The document's Markdown (also written to ``out``; plots next to it)."""
     outputs.prepare_output_dir(out.parent)
@@ -429,6 +445,7 @@ def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:
         lines += ["## PARSEC", ""] + parsec_section(parsec_runs, ids)
     if ids.runs:
         lines += runs_section(ids)
+    lines += not_run_section(root)
     text = "\n".join(lines)
     outputs.write_text(out, text)
     return text

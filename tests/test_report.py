@@ -96,6 +96,9 @@ def test_report_tables_verdicts_and_runs(runs, tmp_path, entry_point):
     assert "`python -m experiments.search --algorithm=seminas --preset=default`" in text
     assert "aaaaaaaaaa (uncommitted changes)" in text and "bbbbbbbbbb |" in text
     assert (tmp_path / "docs" / "results_nb201_cifar10.png").stat().st_size > 1000
+    # The plan's steps without results are listed as not run.
+    not_run = text.split("## Not run")[1]
+    assert "- `nb201_cifar10/random`" in not_run and "- `nb201_cifar10/seminas_default`" in not_run
 
 
 def test_report_cli(runs, tmp_path):
