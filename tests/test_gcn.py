@@ -8,6 +8,7 @@ import pytest
 
 from jaxnas import metrics, predictors
 from jaxnas.predictors import gcn
+from jaxnas.predictors.base import fit_network
 from jaxnas.spaces import nb201
 
 
@@ -73,21 +74,21 @@ def test_wen_configuration(space):
     assert shapes["head"]["Dense_1"]["kernel"] == (128, 1)
 
 
-def test_fit_regression_learns_and_loss_is_pluggable(space):
+def test_fit_network_learns_and_loss_is_pluggable(space):
     key = jax.random.key(0)
     archs = space.sample_batch(key, 64)
     targets = _target(space, archs)
     model = gcn.GraphRegressor(gcn.CellGraphEncoder((32, 32)), gcn.RegressionHead((32,)))
     graphs = gcn.cell_graphs(space, archs)
-    fit = jax.jit(gcn.fit_regression, static_argnames=("model", "space", "optimizer", "batch_size", "epochs", "loss"))
-    params, losses = fit(key, model, space, graphs, targets, optax.adam(3e-3), 16, 60)
+    fit = jax.jit(fit_network, static_argnames=("network", "batch_size", "epochs"))
+    params, losses = fit(key, gcn.regression_network(model, space, optax.adam(3e-3)), graphs, targets, 16, 60)
     chex.assert_shape(losses, (60,))
     assert float(losses[-1]) < 0.2 * float(losses[0])
 
     # A custom loss is used as given: a constant loss leaves the parameters where they start.
     zero = lambda predictions, targets, weights: 0.0 * jnp.sum(predictions)
     init = model.init(jax.random.split(key)[0], gcn.batch_graphs(space, jax.tree_util.tree_map(lambda a: a[:1], graphs)))
-    unchanged, _ = fit(key, model, space, graphs, targets, optax.sgd(0.1), 16, 3, zero)
+    unchanged, _ = fit(key, gcn.regression_network(model, space, optax.sgd(0.1), zero), graphs, targets, 16, 3)
     chex.assert_trees_all_close(unchanged, init)
 
 
@@ -110,8 +111,9 @@ def test_predict_scores_chunks_do_not_change_results(space):
     model = gcn.make_model(gcn.GCNConfig(hidden=8, fc_hidden=8, num_layers=2))
     archs = space.from_index_batch(jnp.arange(37) * 11)
     params = model.init(jax.random.key(0), space.graphs_tuple(archs))
-    whole = gcn.predict_scores(model, params, space, archs, chunk_size=1000)
-    chunked = gcn.predict_scores(model, params, space, archs, chunk_size=8)
+    network = gcn.regression_network(model, space, optax.adam(1e-3))
+    whole = gcn.predict_scores(network, params, space, archs, chunk_size=1000)
+    chunked = gcn.predict_scores(network, params, space, archs, chunk_size=8)
     chex.assert_shape(chunked, (37,))
     np.testing.assert_allclose(whole, chunked, rtol=1e-5, atol=1e-5)
 
