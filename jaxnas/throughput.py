@@ -442,20 +442,18 @@ def assessor_throughput_model(space, config=None, name: str = "assessor") -> Thr
     """The semi-supervised assessor on a batch: its unit of work is a relation graph, so a
     batch of B architectures is embedded by the auto-encoder's encoder, joined into its
     own symmetric kNN relation graph (k = min(knn, B - 1)), and the relation GCN scores
-    every node. A training step is one transductive step of the relation GCN with every
-    node labelled (the auto-encoder is pretrained and frozen in the method, so its
-    encoding is part of the inputs' cost, not of the gradient). Weights are random: the
-    cost does not depend on them. No PyTorch mirror and no FLOP count (kNN + sparse)."""
-    import optax
-
-    from jaxnas.predictors import assessor, gcn
+    every node. A training step is one transductive step of the assessor's relation-GCN
+    stage (:func:`jaxnas.predictors.assessor.relation_network`: its loss and optimiser)
+    with every node labelled (the auto-encoder is pretrained and frozen in the method, so
+    its encoding is part of the inputs' cost, not of the gradient). Weights are random:
+    the cost does not depend on them. No PyTorch mirror and no FLOP count (kNN + sparse)."""
+    from jaxnas.predictors import assessor, base, gcn
 
     config = config or assessor.AssessorConfig(dropout=0.0)
     autoencoder = assessor.make_autoencoder(space, config)
-    relation_gcn = assessor.RelationGCN(config.gcn_hidden, config.gcn_layers, config.root_weight, config.dropout)
-    optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
+    network = assessor.relation_network(config)
 
-    def relation_graph(ae_params, graphs):
+    def relation_batch(ae_params, graphs):
         z = autoencoder.apply(ae_params, gcn.batch_graphs(space, graphs), method=assessor.ArchAutoEncoder.encode)
         z = assessor.architecture_features(z, config.ae_latent, config.readout_weight)
         mean, std = assessor.feature_scale(z, config.ae_latent, config.readout_weight)
@@ -470,29 +468,25 @@ def assessor_throughput_model(space, config=None, name: str = "assessor") -> Thr
             graph = assessor.build_relation_graph(z, k, config.bandwidth_scale, config.min_weight).graph
             features = graph.nodes
             edges = assessor.normalise(graph.senders, graph.receivers, graph.edges, n + 1)
-        return features, assessor.propagate_hops(features, edges, config.input_hops), edges
+        propagated = assessor.propagate_hops(features, edges, config.input_hops)
+        return assessor.RelationBatch(features, propagated, edges, jnp.arange(n))
 
     def init(key, graphs):
         ae_key, gcn_key = jax.random.split(key)
         ae_params = autoencoder.init(ae_key, gcn.batch_graphs(space, graphs))
-        gcn_params = relation_gcn.init(gcn_key, *relation_graph(ae_params, graphs))
-        params = {"autoencoder": ae_params, "gcn": gcn_params}
-        return params, optimizer.init(gcn_params)
+        relation_params = network.init(gcn_key, relation_batch(ae_params, graphs))
+        return {"autoencoder": ae_params, **relation_params}, network.optimizer.init(relation_params)
 
     @jax.jit
     def predict(params, graphs):
-        return relation_gcn.apply(params["gcn"], *relation_graph(params["autoencoder"], graphs))[:-1]
+        return network.apply(params, relation_batch(params["autoencoder"], graphs))
 
     @jax.jit
     def train_step(params, opt_state, graphs, targets):
-        inputs = jax.lax.stop_gradient(relation_graph(params["autoencoder"], graphs))
-
-        def loss_fn(p):
-            return jnp.mean((relation_gcn.apply(p, *inputs)[:-1] - targets) ** 2)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params["gcn"])
-        updates, opt_state = optimizer.update(grads, opt_state, params["gcn"])
-        return {**params, "gcn": optax.apply_updates(params["gcn"], updates)}, opt_state, loss
+        batch = jax.lax.stop_gradient(relation_batch(params["autoencoder"], graphs))
+        relation_params, opt_state, loss = base.network_train_step(
+            network, {"gcn": params["gcn"]}, opt_state, batch, targets, jax.random.key(0))
+        return {**params, **relation_params}, opt_state, loss
 
     return ThroughputModel(name, init, predict, train_step)
 
