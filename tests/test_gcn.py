@@ -7,6 +7,7 @@ import optax
 import pytest
 
 from jaxnas import metrics, predictors
+from jaxnas.models import cell_graph_gcn
 from jaxnas.predictors import gcn
 from jaxnas.predictors.base import fit_network
 from jaxnas.spaces import nb201
@@ -54,7 +55,7 @@ def test_aggregate_matches_dense_row_normalised_adjacency():
                                receivers=jnp.array([1, 2, 2, 3]), globals=None,
                                n_node=jnp.array([3, 1]), n_edge=jnp.array([3, 1]))
     h = jnp.arange(12.0).reshape(4, 3)
-    forward = gcn.aggregate(h, graphs.senders[:3], graphs.receivers[:3], self_loops=True)
+    forward = cell_graph_gcn.aggregate(h, graphs.senders[:3], graphs.receivers[:3], self_loops=True)
     adjacency = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]], float) + np.eye(3)
     expected = (adjacency.T / adjacency.T.sum(1, keepdims=True)) @ np.asarray(h[:3])
     np.testing.assert_allclose(forward[:3], expected, rtol=1e-6)

@@ -77,8 +77,7 @@ from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
 from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
-from jaxnas.models.relation_gcn import (NormalisedEdges, RelationGCN, RelationGCNLayer, normalise,  # noqa: F401
-                                       propagate, propagate_hops)
+from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, normalise, propagate_hops
 from jaxnas.predictors.base import Predictor, PredictorNetwork
 from jaxnas.spaces import base as spaces_base
 

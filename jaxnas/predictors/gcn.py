@@ -35,8 +35,7 @@ import optax
 
 from jaxnas import chunking, training
 from jaxnas.config import Config, field
-from jaxnas.models.cell_graph_gcn import (DIRECTIONS, CellGraphEncoder, DirectedGraphConv, GraphRegressor,  # noqa: F401
-                                           RegressionHead, aggregate, graph_ids, mean_pool, nodes_by_position)
+from jaxnas.models.cell_graph_gcn import DIRECTIONS, CellGraphEncoder, GraphRegressor, RegressionHead
 from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
 

@@ -38,7 +38,7 @@ import optax
 
 from jaxnas import training
 from jaxnas.config import Config, field
-from jaxnas.models.nao import NAO, embed, l2_normalise  # noqa: F401
+from jaxnas.models.nao import NAO, l2_normalise
 from jaxnas.predictors.base import Predictor, PredictorNetwork, training_loss
 from jaxnas.spaces.base import SearchSpace
 
@@ -315,7 +315,6 @@ __all__ = [
     "ascend",
     "batched_predict",
     "decode_ascended",
-    "embed",
     "make_generator",
     "joint_loss",
     "make_loss",
