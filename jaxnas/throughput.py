@@ -333,41 +333,32 @@ def token_inputs(space, indices) -> jax.Array:
     return jax.jit(jax.vmap(lambda i: space.tokens(space.from_index(i))))(jnp.asarray(indices, jnp.int32))
 
 
-def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None) -> ThroughputModel:
-    """The cell-graph GCN (Wen et al. sizes by default), Adam on ``batch_loss(scores,
-    targets)`` (default MSE; the PyTorch mirror trains with MSE too)."""
-    import optax
+def network_throughput_model(name: str, network, flops_per_arch=None, torch_model=None, inputs=None,
+                             targets: Callable[[jax.Array], jax.Array] = lambda t: t) -> ThroughputModel:
+    """A predictor's own network (:class:`jaxnas.predictors.base.PredictorNetwork`) as the
+    benchmark measures it: inference is ``network.apply``; a training step is one step of
+    the predictor's training loop (:func:`jaxnas.predictors.base.network_train_step`: its
+    loss, its optimiser) on ``targets(benchmark targets)`` -- the predictor's own map from
+    labels to training targets -- with a fixed dropout key."""
+    from jaxnas.predictors import base
 
-    from jaxnas.predictors import gcn
+    def init(key, batch):
+        params = network.init(key, batch)
+        return params, network.optimizer.init(params)
 
-    config = config or gcn.GCNConfig(dropout=0.0)  # dropout off: the same work as the torch mirror
-    mse = batch_loss is None
-    batch_loss = batch_loss or (lambda scores, targets: jnp.mean((scores - targets) ** 2))
-    model = gcn.make_model(config)
-    optimizer = optax.adam(config.learning_rate)
+    @jax.jit
+    def train_step(params, opt_state, batch, values):
+        return base.network_train_step(network, params, opt_state, batch, targets(values), jax.random.key(0))
+
+    return ThroughputModel(name, init, jax.jit(network.apply), train_step, flops_per_arch, torch_model, inputs)
+
+
+def _gcn_torch_mirror(space, config, same_loss: bool) -> Callable[[], TorchMirror]:
+    """() -> the PyTorch mirror of the cell-graph GCN at ``config``'s sizes, trained with MSE."""
     directions = 2 if config.directions == "both" else 1
     if config.directions not in ("both", "forward"):
         raise ValueError("the throughput mirror implements directions 'both' and 'forward'")
-
-    def init(key, graphs):
-        params = model.init(key, gcn.batch_graphs(space, graphs))
-        return params, optimizer.init(params)
-
-    @jax.jit
-    def predict(params, graphs):
-        return model.apply(params, gcn.batch_graphs(space, graphs))
-
-    @jax.jit
-    def train_step(params, opt_state, graphs, targets):
-        def loss_fn(p):
-            return batch_loss(model.apply(p, gcn.batch_graphs(space, graphs)), targets)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
     hidden = (config.hidden,) * config.num_layers
-    flops = gcn_flops_per_architecture(space.max_nodes, space.num_node_types, hidden, (config.fc_hidden,), directions)
 
     def torch_model():
         import torch
@@ -380,10 +371,27 @@ def gcn_throughput_model(space, config=None, name: str = "gcn", batch_loss=None)
             predict=module,
             loss=lambda a, f, m, targets: torch.mean((module(a, f, m) - targets) ** 2),
             optimizer=torch.optim.Adam(module.parameters(), lr=config.learning_rate),
-            same_loss=mse,
+            same_loss=same_loss,
         )
 
-    return ThroughputModel(name, init, predict, train_step, flops, torch_model)
+    return torch_model
+
+
+def _gcn_flops(space, config) -> float:
+    directions = 2 if config.directions == "both" else 1
+    return gcn_flops_per_architecture(space.max_nodes, space.num_node_types, (config.hidden,) * config.num_layers,
+                                      (config.fc_hidden,), directions)
+
+
+def gcn_throughput_model(space, config=None, name: str = "gcn") -> ThroughputModel:
+    """The GCN predictor's network (Wen et al. sizes by default): its MSE loss and optimiser
+    (L2, Adam, cosine decay over ``epochs`` steps). Dropout is off by default, so the
+    PyTorch mirror (MSE, Adam) does the same work."""
+    from jaxnas.predictors import gcn
+
+    config = config or gcn.GCNConfig(dropout=0.0)
+    network = gcn.gcn_network(space, config, config.epochs)
+    return network_throughput_model(name, network, _gcn_flops(space, config), _gcn_torch_mirror(space, config, True))
 
 
 def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputModel:
@@ -392,30 +400,9 @@ def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputMod
     (teacher-forced decoder) with the reference optimiser (clipping, L2, Adam); the
     PyTorch mirror (:func:`torch_nao`) does the same with ``nn.LSTM``. No FLOP count (the
     LSTMs' recurrent steps are not a matmul-bound workload)."""
-    import optax
-
     from jaxnas.predictors import nao
 
     config = config or nao.NAOConfig(dropout=0.0)
-    model = nao.make_model(space, config)
-    optimizer = nao.make_optimizer(config)
-    loss_fn = nao.make_loss(model, config.trade_off)
-
-    def init(key, tokens):
-        params = nao.init_params(model, key, space.sequence_length)
-        return params, optimizer.init(params)
-
-    @jax.jit
-    def predict(params, tokens):
-        return model.apply(params, tokens, method=nao.NAO.predict)
-
-    @jax.jit
-    def train_step(params, opt_state, tokens, targets):
-        batch = {"tokens": tokens, "target": targets, "weight": jnp.ones_like(targets)}
-        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            params, batch, jnp.ones_like(targets), jax.random.key(0))
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
 
     def torch_model():
         import torch
@@ -432,45 +419,41 @@ def nao_throughput_model(space, config=None, name: str = "nao") -> ThroughputMod
             grad_bound=config.grad_bound,
         )
 
-    return ThroughputModel(name, init, predict, train_step, torch_model=torch_model, inputs=token_inputs)
+    return network_throughput_model(name, nao.nao_network(space, config), torch_model=torch_model,
+                                    inputs=token_inputs)
 
 
 def acenas_throughput_model(space, config=None, name: str = "acenas") -> ThroughputModel:
-    """AceNAS's ranker: the same cell-graph GCN at AceNAS's widths, trained with the
-    LambdaRank loss over all pairs of the batch (relevance from the targets). The PyTorch
-    mirror is the GCN at these widths (its training step uses MSE, so only the inference
-    ratio compares like with like)."""
-    from jaxnas import metrics
-    from jaxnas.predictors import acenas, gcn
+    """AceNAS's ranker as each ``fit`` finetunes it (from scratch: ``learning_rate``): the
+    cell-graph GCN at AceNAS's widths, its finetuning loss (LambdaRank over all pairs of
+    the batch, relevance from the targets) and optimiser. The PyTorch mirror is the GCN at
+    these widths (its training step uses MSE, so only the inference ratio compares like
+    with like)."""
+    from jaxnas.predictors import acenas
 
     config = config or acenas.AceNASConfig(dropout=0.0)
-    gcn_config = gcn.GCNConfig(num_layers=config.num_layers, hidden=config.hidden, fc_hidden=config.fc_hidden,
-                               directions=config.directions, dropout=0.0, learning_rate=config.learning_rate)
-
-    def batch_loss(scores, targets):
-        return acenas.lambdarank_loss(scores, metrics.relevance(targets), jnp.ones_like(targets))
-
-    return gcn_throughput_model(space, gcn_config, name, batch_loss)
+    network = acenas.finetune_network(space, config, config.epochs)
+    return network_throughput_model(
+        name, network, _gcn_flops(space, config), _gcn_torch_mirror(space, config, config.finetune_loss == "mse"),
+        targets=lambda values: acenas.finetune_targets(config, values))
 
 
 def assessor_throughput_model(space, config=None, name: str = "assessor") -> ThroughputModel:
     """The semi-supervised assessor on a batch: its unit of work is a relation graph, so a
     batch of B architectures is embedded by the auto-encoder's encoder, joined into its
     own symmetric kNN relation graph (k = min(knn, B - 1)), and the relation GCN scores
-    every node. A training step is one transductive step of the relation GCN with every
-    node labelled (the auto-encoder is pretrained and frozen in the method, so its
-    encoding is part of the inputs' cost, not of the gradient). Weights are random: the
-    cost does not depend on them. No PyTorch mirror and no FLOP count (kNN + sparse)."""
-    import optax
-
-    from jaxnas.predictors import assessor, gcn
+    every node. A training step is one transductive step of the assessor's relation-GCN
+    stage (:func:`jaxnas.predictors.assessor.relation_network`: its loss and optimiser)
+    with every node labelled (the auto-encoder is pretrained and frozen in the method, so
+    its encoding is part of the inputs' cost, not of the gradient). Weights are random:
+    the cost does not depend on them. No PyTorch mirror and no FLOP count (kNN + sparse)."""
+    from jaxnas.predictors import assessor, base, gcn
 
     config = config or assessor.AssessorConfig(dropout=0.0)
     autoencoder = assessor.make_autoencoder(space, config)
-    relation_gcn = assessor.RelationGCN(config.gcn_hidden, config.gcn_layers, config.root_weight, config.dropout)
-    optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
+    network = assessor.relation_network(config)
 
-    def relation_graph(ae_params, graphs):
+    def relation_batch(ae_params, graphs):
         z = autoencoder.apply(ae_params, gcn.batch_graphs(space, graphs), method=assessor.ArchAutoEncoder.encode)
         z = assessor.architecture_features(z, config.ae_latent, config.readout_weight)
         mean, std = assessor.feature_scale(z, config.ae_latent, config.readout_weight)
@@ -485,29 +468,25 @@ def assessor_throughput_model(space, config=None, name: str = "assessor") -> Thr
             graph = assessor.build_relation_graph(z, k, config.bandwidth_scale, config.min_weight).graph
             features = graph.nodes
             edges = assessor.normalise(graph.senders, graph.receivers, graph.edges, n + 1)
-        return features, assessor.propagate_hops(features, edges, config.input_hops), edges
+        propagated = assessor.propagate_hops(features, edges, config.input_hops)
+        return assessor.RelationBatch(features, propagated, edges, jnp.arange(n))
 
     def init(key, graphs):
         ae_key, gcn_key = jax.random.split(key)
         ae_params = autoencoder.init(ae_key, gcn.batch_graphs(space, graphs))
-        gcn_params = relation_gcn.init(gcn_key, *relation_graph(ae_params, graphs))
-        params = {"autoencoder": ae_params, "gcn": gcn_params}
-        return params, optimizer.init(gcn_params)
+        relation_params = network.init(gcn_key, relation_batch(ae_params, graphs))
+        return {"autoencoder": ae_params, **relation_params}, network.optimizer.init(relation_params)
 
     @jax.jit
     def predict(params, graphs):
-        return relation_gcn.apply(params["gcn"], *relation_graph(params["autoencoder"], graphs))[:-1]
+        return network.apply(params, relation_batch(params["autoencoder"], graphs))
 
     @jax.jit
     def train_step(params, opt_state, graphs, targets):
-        inputs = jax.lax.stop_gradient(relation_graph(params["autoencoder"], graphs))
-
-        def loss_fn(p):
-            return jnp.mean((relation_gcn.apply(p, *inputs)[:-1] - targets) ** 2)
-
-        loss, grads = jax.value_and_grad(loss_fn)(params["gcn"])
-        updates, opt_state = optimizer.update(grads, opt_state, params["gcn"])
-        return {**params, "gcn": optax.apply_updates(params["gcn"], updates)}, opt_state, loss
+        batch = jax.lax.stop_gradient(relation_batch(params["autoencoder"], graphs))
+        relation_params, opt_state, loss = base.network_train_step(
+            network, {"gcn": params["gcn"]}, opt_state, batch, targets, jax.random.key(0))
+        return {**params, **relation_params}, opt_state, loss
 
     return ThroughputModel(name, init, predict, train_step)
 

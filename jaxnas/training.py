@@ -46,6 +46,15 @@ def weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
     return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def train_step(state: TrainState, batch: Batch, weights: jax.Array, key: jax.Array, loss_fn: LossFn,
+               optimizer: optax.GradientTransformation) -> tuple[TrainState, jax.Array]:
+    """One optimiser step on one minibatch: (new state, loss before the step). The step
+    :func:`train` scans; the throughput benchmark times it alone."""
+    (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, weights, key)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
+
+
 def train(
     key: jax.Array,
     state: TrainState,
@@ -67,9 +76,7 @@ def train(
     def step(state: TrainState, inputs):
         indices, weights, step_key = inputs
         batch = jax.tree_util.tree_map(lambda a: a[indices], data)
-        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, batch, weights, step_key)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
+        return train_step(state, batch, weights, step_key, loss_fn, optimizer)
 
     def epoch(state: TrainState, epoch_key):
         shuffle_key, steps_key = jax.random.split(epoch_key)

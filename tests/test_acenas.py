@@ -8,6 +8,7 @@ import pytest
 
 from jaxnas import benchmarks, metrics, predictors
 from jaxnas.predictors import acenas
+from jaxnas.predictors.base import fit_network
 from jaxnas.spaces import nb201
 
 
@@ -212,7 +213,7 @@ def test_predictor_learns_ranking_and_pretraining_helps(space, tmp_path):
 
 
 def test_mse_variant_differs_from_lambdarank_only_in_the_loss(space):
-    # Same model, same optimiser: the MSE variant's fit equals fit_regression with the MSE
+    # Same model, same optimiser: the MSE variant's fit equals fit_network with the MSE
     # loss on the same targets, and the LambdaRank fit equals it with the LambdaRank loss.
     small = dict(num_layers=1, hidden=4, fc_hidden=4, epochs=2, batch_size=8)
     labelled = space.from_index_batch(jnp.arange(12) * 1000)
@@ -225,8 +226,8 @@ def test_mse_variant_differs_from_lambdarank_only_in_the_loss(space):
         config = acenas.AceNASConfig(**small, finetune_loss=loss_name, mse_targets="rank")
         state = acenas.acenas_predictor(space, config).fit(key, labelled, labels)
         optimizer = acenas.gcn.make_optimizer(config.learning_rate, config.weight_decay, 2 * 2)
-        params, _ = acenas.gcn.fit_regression(key, acenas.make_model(config), space, acenas.gcn.cell_graphs(space, labelled),
-                                              targets, optimizer, 8, 2, loss_fn)
+        network = acenas.gcn.regression_network(acenas.make_model(config), space, optimizer, loss_fn)
+        params, _ = fit_network(key, network, acenas.gcn.cell_graphs(space, labelled), targets, 8, 2)
         chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="mse_targets"):
         acenas.AceNASConfig(mse_targets="ranks").validate()

@@ -6,6 +6,7 @@ import optax
 import pytest
 
 from jaxnas import metrics, predictors, training
+from jaxnas.models import relation_gcn
 from jaxnas.predictors import assessor, gcn
 from jaxnas.spaces import nb201
 
@@ -129,7 +130,7 @@ def test_propagate_matches_dense_normalised_adjacency():
     w = w[:40, :40] + np.eye(40)
     d = w.sum(1)
     expected = (w / np.sqrt(d[:, None] * d[None, :])) @ np.asarray(h[:40])
-    np.testing.assert_allclose(assessor.propagate(h, edges)[:40], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(relation_gcn.propagate(h, edges)[:40], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_gcn_prediction_for_a_labelled_node_moves_toward_its_label():
@@ -137,7 +138,7 @@ def test_gcn_prediction_for_a_labelled_node_moves_toward_its_label():
     relation = assessor.build_relation_graph(_features(n, seed=4), k=5)
     g = relation.graph
     edges = assessor.normalise(g.senders, g.receivers, g.edges, n + 1)
-    propagated = assessor.propagate(g.nodes, edges)
+    propagated = relation_gcn.propagate(g.nodes, edges)
     model = assessor.RelationGCN(hidden=16, layers=2)
     params = model.init(jax.random.key(0), g.nodes, propagated, edges)
     before = model.apply(params, g.nodes, propagated, edges)

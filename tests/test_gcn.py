@@ -7,7 +7,9 @@ import optax
 import pytest
 
 from jaxnas import metrics, predictors
+from jaxnas.models import cell_graph_gcn
 from jaxnas.predictors import gcn
+from jaxnas.predictors.base import fit_network
 from jaxnas.spaces import nb201
 
 
@@ -53,7 +55,7 @@ def test_aggregate_matches_dense_row_normalised_adjacency():
                                receivers=jnp.array([1, 2, 2, 3]), globals=None,
                                n_node=jnp.array([3, 1]), n_edge=jnp.array([3, 1]))
     h = jnp.arange(12.0).reshape(4, 3)
-    forward = gcn.aggregate(h, graphs.senders[:3], graphs.receivers[:3], self_loops=True)
+    forward = cell_graph_gcn.aggregate(h, graphs.senders[:3], graphs.receivers[:3], self_loops=True)
     adjacency = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]], float) + np.eye(3)
     expected = (adjacency.T / adjacency.T.sum(1, keepdims=True)) @ np.asarray(h[:3])
     np.testing.assert_allclose(forward[:3], expected, rtol=1e-6)
@@ -73,21 +75,21 @@ def test_wen_configuration(space):
     assert shapes["head"]["Dense_1"]["kernel"] == (128, 1)
 
 
-def test_fit_regression_learns_and_loss_is_pluggable(space):
+def test_fit_network_learns_and_loss_is_pluggable(space):
     key = jax.random.key(0)
     archs = space.sample_batch(key, 64)
     targets = _target(space, archs)
     model = gcn.GraphRegressor(gcn.CellGraphEncoder((32, 32)), gcn.RegressionHead((32,)))
     graphs = gcn.cell_graphs(space, archs)
-    fit = jax.jit(gcn.fit_regression, static_argnames=("model", "space", "optimizer", "batch_size", "epochs", "loss"))
-    params, losses = fit(key, model, space, graphs, targets, optax.adam(3e-3), 16, 60)
+    fit = jax.jit(fit_network, static_argnames=("network", "batch_size", "epochs"))
+    params, losses = fit(key, gcn.regression_network(model, space, optax.adam(3e-3)), graphs, targets, 16, 60)
     chex.assert_shape(losses, (60,))
     assert float(losses[-1]) < 0.2 * float(losses[0])
 
     # A custom loss is used as given: a constant loss leaves the parameters where they start.
     zero = lambda predictions, targets, weights: 0.0 * jnp.sum(predictions)
     init = model.init(jax.random.split(key)[0], gcn.batch_graphs(space, jax.tree_util.tree_map(lambda a: a[:1], graphs)))
-    unchanged, _ = fit(key, model, space, graphs, targets, optax.sgd(0.1), 16, 3, zero)
+    unchanged, _ = fit(key, gcn.regression_network(model, space, optax.sgd(0.1), zero), graphs, targets, 16, 3)
     chex.assert_trees_all_close(unchanged, init)
 
 
@@ -110,8 +112,9 @@ def test_predict_scores_chunks_do_not_change_results(space):
     model = gcn.make_model(gcn.GCNConfig(hidden=8, fc_hidden=8, num_layers=2))
     archs = space.from_index_batch(jnp.arange(37) * 11)
     params = model.init(jax.random.key(0), space.graphs_tuple(archs))
-    whole = gcn.predict_scores(model, params, space, archs, chunk_size=1000)
-    chunked = gcn.predict_scores(model, params, space, archs, chunk_size=8)
+    network = gcn.regression_network(model, space, optax.adam(1e-3))
+    whole = gcn.predict_scores(network, params, space, archs, chunk_size=1000)
+    chunked = gcn.predict_scores(network, params, space, archs, chunk_size=8)
     chex.assert_shape(chunked, (37,))
     np.testing.assert_allclose(whole, chunked, rtol=1e-5, atol=1e-5)
 

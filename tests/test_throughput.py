@@ -49,6 +49,50 @@ def test_adapters_predict_and_train(name):
         assert losses[-1] < losses[0]  # the step really trains
 
 
+def test_gcn_train_step_is_the_predictors_training_step():
+    """One throughput step from the predictor's initial parameters gives the parameters of
+    the predictor's own one-step fit (one epoch, one minibatch of every label)."""
+    from jaxnas import training
+    from jaxnas.predictors import gcn
+
+    space = get_space("nb201")
+    config = gcn.GCNConfig(num_layers=2, hidden=8, fc_hidden=8, dropout=0.0, batch_size=8, epochs=1)
+    model = throughput.gcn_throughput_model(space, config)
+    indices = np.arange(0, 15_625, 1_953)[:8]
+    inputs = model.inputs(space, indices)
+    labels = jnp.linspace(80.0, 94.0, 8)
+    key = jax.random.key(3)
+    fitted = gcn.gcn_predictor(space, config).fit(key, space.from_index_batch(jnp.asarray(indices)), labels)
+
+    params, opt_state = model.init(jax.random.split(key)[0], inputs)  # fit's initialisation key
+    targets = training.regression_targets(config.targets, labels, jnp.ones(8, bool))[0]
+    stepped, _, loss = model.train_step(params, opt_state, inputs, targets)
+    assert bool(jnp.isfinite(loss))
+    # fit shuffles the minibatch: the same sums in another order.
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                           stepped, fitted.params)
+
+
+def test_nao_train_step_is_the_predictors_training_step():
+    from jaxnas import training
+    from jaxnas.predictors import nao
+
+    space = get_space("nb201")
+    config = nao.NAOConfig(hidden_size=8, mlp_hidden_size=8, dropout=0.0, train_batch_size=8, pretrain_epochs=1)
+    model = throughput.nao_throughput_model(space, config)
+    indices = np.arange(0, 15_625, 1_953)[:8]
+    inputs = model.inputs(space, indices)
+    labels = jnp.linspace(80.0, 94.0, 8)
+    key = jax.random.key(3)
+    fitted = nao.nao_predictor(space, config).fit(key, space.from_index_batch(jnp.asarray(indices)), labels)
+
+    params, opt_state = model.init(jax.random.split(key, 3)[0], inputs)  # fit's initialisation key
+    mean, std = training.normalisation(labels)
+    stepped, _, _ = model.train_step(params, opt_state, inputs, (labels - mean) / std)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                           stepped, fitted.params)
+
+
 def test_torch_mirror_computes_the_jax_gcn():
     pytest.importorskip("torch")
     import torch

@@ -72,7 +72,7 @@ import numpy as np
 from jaxnas import metrics, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
-from jaxnas.predictors.base import Predictor
+from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
 
 POSITIONS = ("predicted", "true")
@@ -436,12 +436,32 @@ def _loss(name: str, config: AceNASConfig):
     return functools.partial(lambdarank_loss, positions=config.positions, sigma=config.sigma)
 
 
+def pretrain_network(space: spaces_base.SearchSpace, config: AceNASConfig, train_steps: int) -> PredictorNetwork:
+    """The ranker as pretrained on weak labels (``pretrain_loss``, pretraining optimiser)."""
+    optimizer = gcn.make_optimizer(config.pretrain_learning_rate, config.pretrain_weight_decay, train_steps)
+    return gcn.regression_network(make_model(config), space, optimizer, _loss(config.pretrain_loss, config))
+
+
+def finetune_network(space: spaces_base.SearchSpace, config: AceNASConfig, train_steps: int,
+                     pretrained: bool = False) -> PredictorNetwork:
+    """The ranker as each ``fit`` trains it on ground-truth labels (``finetune_loss``; the
+    gentler ``weak_finetune_learning_rate`` when it starts from the pretrained ranker)."""
+    learning_rate = config.weak_finetune_learning_rate if pretrained else config.learning_rate
+    optimizer = gcn.make_optimizer(learning_rate, config.weight_decay, train_steps)
+    return gcn.regression_network(make_model(config), space, optimizer, _loss(config.finetune_loss, config))
+
+
 def _targets(name: str, labels: jax.Array, mse_targets: str = "standardise") -> jax.Array:
     """Relevance for LambdaRank (q20/max of these labels); for MSE, ``mse_targets`` of
     :func:`jaxnas.training.regression_targets` (standardised labels or their ranks' normal scores)."""
     if name == "lambdarank":
         return metrics.relevance(labels)
     return training.regression_targets(mse_targets, labels, jnp.ones(labels.shape, bool))[0]
+
+
+def finetune_targets(config: AceNASConfig, labels: jax.Array) -> jax.Array:
+    """The targets each ``fit`` finetunes on (see :func:`finetune_network`)."""
+    return _targets(config.finetune_loss, labels, config.mse_targets)
 
 
 _PRETRAINED: dict = {}
@@ -466,17 +486,14 @@ def pretrain(space: spaces_base.SearchSpace, config: AceNASConfig, weak: np.ndar
     rng = np.random.default_rng(config.pretrain_seed)
     if config.pretrain_size and config.pretrain_size < len(indices):
         indices = np.sort(rng.choice(indices, config.pretrain_size, replace=False))
-    model = make_model(config)
     batch = min(config.pretrain_batch_size, len(indices))
-    steps = config.pretrain_epochs * training.num_batches(len(indices), batch)
-    optimizer = gcn.make_optimizer(config.pretrain_learning_rate, config.pretrain_weight_decay, steps)
-    loss = _loss(config.pretrain_loss, config)
+    network = pretrain_network(space, config, config.pretrain_epochs * training.num_batches(len(indices), batch))
 
     @jax.jit
     def run(key, idx, values):
         graphs = gcn.cell_graphs(space, space.from_index_batch(idx))
-        return gcn.fit_regression(key, model, space, graphs, _targets(config.pretrain_loss, values),
-                                  optimizer, batch, config.pretrain_epochs, loss)
+        return fit_network(key, network, graphs, _targets(config.pretrain_loss, values), batch,
+                           config.pretrain_epochs)
 
     start = time.perf_counter()
     params, losses = jax.block_until_ready(
@@ -496,11 +513,9 @@ def acenas_predictor(space: spaces_base.SearchSpace, config: AceNASConfig = AceN
                      data_dir: Optional[str] = None) -> Predictor:
     """AceNAS ranker: (weak-label pretraining, once) + LambdaRank finetuning per ``fit``."""
     config.validate()
-    model = make_model(config)
     pretrained = None
     if config.weak_labels:
         pretrained = pretrain(space, config, _config_weak_labels(space, config, data_dir))
-    loss = _loss(config.finetune_loss, config)
 
     def fit(key, labelled, labels, unlabelled=None):
         del unlabelled  # weak labels, not the unlabelled pool, are AceNAS's extra signal
@@ -509,16 +524,16 @@ def acenas_predictor(space: spaces_base.SearchSpace, config: AceNASConfig = AceN
         labels = jnp.asarray(labels, jnp.float32)
         num = labels.shape[0]
         batch_size = min(config.batch_size, num)
-        learning_rate = config.weak_finetune_learning_rate if pretrained is not None else config.learning_rate
-        optimizer = gcn.make_optimizer(learning_rate, config.weight_decay,
-                                       config.epochs * training.num_batches(num, batch_size))
-        params, _ = gcn.fit_regression(key, model, space, gcn.cell_graphs(space, labelled),
-                                       _targets(config.finetune_loss, labels, config.mse_targets), optimizer,
-                                       batch_size, config.epochs, loss, params=pretrained)
+        network = finetune_network(space, config, config.epochs * training.num_batches(num, batch_size),
+                                   pretrained is not None)
+        params, _ = fit_network(key, network, gcn.cell_graphs(space, labelled),
+                                finetune_targets(config, labels), batch_size,
+                                config.epochs, params=pretrained)
         return AceNASState(params)
 
     def predict(state, archs):
-        return gcn.predict_scores(model, state.params, space, archs, config.predict_chunk)
+        return gcn.predict_scores(finetune_network(space, config, 1), state.params, space, archs,
+                                  config.predict_chunk)
 
     return Predictor(fit=fit, predict=predict)
 
@@ -529,4 +544,4 @@ def pretrained_scores(space: spaces_base.SearchSpace, config: AceNASConfig, arch
     if not config.weak_labels:
         return None
     params = pretrain(space, config, _config_weak_labels(space, config, data_dir))
-    return gcn.predict_scores(make_model(config), params, space, archs, config.predict_chunk)
+    return gcn.predict_scores(pretrain_network(space, config, 1), params, space, archs, config.predict_chunk)

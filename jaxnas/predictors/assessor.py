@@ -65,7 +65,6 @@ import json
 import time
 from typing import Any, NamedTuple, Optional
 
-import flax.linen as nn
 import flax.traverse_util
 import jax
 import jax.numpy as jnp
@@ -77,7 +76,9 @@ from absl import logging
 from jaxnas import chunking, data, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
-from jaxnas.predictors.base import Predictor
+from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
+from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, normalise, propagate_hops
+from jaxnas.predictors.base import Predictor, PredictorNetwork
 from jaxnas.spaces import base as spaces_base
 
 AE_CACHE_VERSION = 3  # bump when the auto-encoder, its training or the cached fields change
@@ -169,59 +170,6 @@ PAPER = dict(joint=True, targets="standardise", readout_weight=0.0)
 
 
 # ============================================================================ auto-encoder
-class ArchAutoEncoder(nn.Module):
-    """Graph auto-encoder with node-level latents (GAE style).
-
-    Encoder: the cell-graph GCN (both edge directions, self-loops), then a linear map to
-    ``latent`` dims per node. Decoder: adjacency logits ``(z_i P) . (z_j Q)`` (two maps,
-    so edge direction is recoverable) and op logits ``z_i W + b`` over the node types
-    plus a "padding" class. The architecture embedding is the node latents concatenated
-    in node order (zeros at padding nodes): float[B, max_nodes * latent].
-    """
-
-    max_nodes: int
-    num_node_types: int
-    hidden: int = 64
-    layers: int = 2
-    latent: int = 8
-
-    def setup(self):
-        self.encoder = gcn.CellGraphEncoder((self.hidden,) * self.layers, directions="both", self_loops=True)
-        self.to_latent = nn.Dense(self.latent)
-        self.source = nn.Dense(self.latent, use_bias=False)
-        self.target = nn.Dense(self.latent, use_bias=False)
-        self.op_logits = nn.Dense(self.num_node_types + 1)
-
-    def encode_nodes(self, graphs: jraph.GraphsTuple) -> jax.Array:
-        """float[B, max_nodes, latent] node latents in node order (0 at padding)."""
-        _, nodes = self.encoder(graphs, return_nodes=True)
-        return gcn.nodes_by_position(self.to_latent(nodes), graphs, self.max_nodes)
-
-    def encode(self, graphs: jraph.GraphsTuple) -> jax.Array:
-        z = self.encode_nodes(graphs)
-        return z.reshape(z.shape[0], -1)
-
-    def decode(self, embedding: jax.Array) -> tuple[jax.Array, jax.Array]:
-        z = embedding.reshape(embedding.shape[0], self.max_nodes, self.latent)
-        adjacency_logits = jnp.einsum("bik,bjk->bij", self.source(z), self.target(z))
-        return adjacency_logits, self.op_logits(z)
-
-    def __call__(self, graphs: jraph.GraphsTuple):
-        return self.decode(self.encode(graphs))
-
-
-def reconstruction_loss(adj_logits, op_logits, graphs: spaces_base.CellGraph) -> tuple[jax.Array, jax.Array]:
-    """Per-architecture (loss float[B], exact float[B]): BCE over every adjacency entry +
-    mean op cross-entropy (padding is a class); exact = 1 when both are reconstructed."""
-    num_types = op_logits.shape[-1] - 1
-    adjacency = jnp.asarray(graphs.adjacency, jnp.float32)
-    ops = jnp.where(graphs.node_ops >= 0, graphs.node_ops, num_types)
-    adj_loss = optax.sigmoid_binary_cross_entropy(adj_logits, adjacency).sum(axis=(1, 2))
-    op_loss = optax.softmax_cross_entropy_with_integer_labels(op_logits, ops).sum(axis=1)
-    exact = jnp.all((adj_logits > 0) == (adjacency > 0), axis=(1, 2)) & jnp.all(op_logits.argmax(-1) == ops, axis=1)
-    return adj_loss + op_loss, exact.astype(jnp.float32)
-
-
 def make_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> ArchAutoEncoder:
     return ArchAutoEncoder(space.max_nodes, space.num_node_types, config.ae_hidden, config.ae_layers, config.ae_latent)
 
@@ -450,84 +398,39 @@ def trim(relation: RelationGraph) -> RelationGraph:
     return RelationGraph(graph=graph, sigma_sq=relation.sigma_sq)
 
 
-# ============================================================================ relation GCN
-class NormalisedEdges(NamedTuple):
-    """A_hat = D^-1/2 (W + I) D^-1/2 as edge coefficients plus the self-loop coefficient."""
+# ============================================================================ relation network
+class RelationBatch(NamedTuple):
+    """A relation graph and the nodes a batch reads: the relation GCN's inputs."""
 
-    senders: jax.Array
-    receivers: jax.Array
-    coefficients: jax.Array  # float[E]
-    self_coefficient: jax.Array  # float[num_nodes] = 1 / degree
-
-
-def normalise(senders: jax.Array, receivers: jax.Array, weights: jax.Array, num_nodes: int) -> NormalisedEdges:
-    """Symmetric GCN normalisation; degree = 1 + incoming weight. For receive-only
-    (attached query) edges this leaves the senders' degrees unchanged, as it should."""
-    degree = 1.0 + jax.ops.segment_sum(weights, receivers, num_nodes)
-    inv_sqrt = jax.lax.rsqrt(degree)
-    return NormalisedEdges(senders, receivers, weights * inv_sqrt[senders] * inv_sqrt[receivers], 1.0 / degree)
+    features: jax.Array  # float[num_nodes, D]
+    propagated: jax.Array  # float[num_nodes, D]: A_hat^input_hops features
+    edges: NormalisedEdges
+    nodes: jax.Array  # int32[B]: the nodes scored (and, in training, labelled)
 
 
-def propagate(h: jax.Array, edges: NormalisedEdges) -> jax.Array:
-    """A_hat h (sparse: one gather and one segment_sum over the edges)."""
-    messages = h[edges.senders] * edges.coefficients[:, None]
-    return jax.ops.segment_sum(messages, edges.receivers, h.shape[0]) + h * edges.self_coefficient[:, None]
+def relation_optimizer(config: AssessorConfig) -> optax.GradientTransformation:
+    """Adam with L2 (coupled) on the relation GCN's parameters."""
+    return optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
 
 
-class RelationGCNLayer(nn.Module):
-    """``A_hat h W + b`` (+ ``h U`` with ``root_weight``), propagating in the smaller of
-    the in/out widths (the same result, cheaper)."""
+def relation_network(config: AssessorConfig) -> PredictorNetwork:
+    """The assessor's relation-GCN stage (the auto-encoder's embeddings are its inputs):
+    params {"gcn": ...}; scores of ``batch.nodes``; MSE on them with dropout on. ``fit``
+    trains it transductively, one full-batch step per "epoch"."""
+    model = RelationGCN(config.gcn_hidden, config.gcn_layers, config.root_weight, config.dropout)
 
-    features: int
-    root_weight: bool = False
+    def init(key, batch):
+        return {"gcn": model.init(key, batch.features, batch.propagated, batch.edges)}
 
-    @nn.compact
-    def __call__(self, h: jax.Array, edges: NormalisedEdges) -> jax.Array:
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (h.shape[1], self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        if self.features < h.shape[1]:
-            out = propagate(h @ kernel, edges) + bias
-        else:
-            out = propagate(h, edges) @ kernel + bias
-        if self.root_weight:
-            out = out + nn.Dense(self.features, use_bias=False, name="root")(h)
-        return out
+    def apply(params, batch):
+        return model.apply(params["gcn"], batch.features, batch.propagated, batch.edges)[batch.nodes]
 
+    def loss(params, batch, targets, weights, key):
+        scores = model.apply(params["gcn"], batch.features, batch.propagated, batch.edges, deterministic=False,
+                             rngs={"dropout": key})
+        return training.weighted_mean((scores[batch.nodes] - targets) ** 2, weights)
 
-def propagate_hops(h: jax.Array, edges: NormalisedEdges, hops: int) -> jax.Array:
-    """A_hat^hops h."""
-    for _ in range(hops):
-        h = propagate(h, edges)
-    return h
-
-
-class RelationGCN(nn.Module):
-    """Kipf-Welling GCN on the relation graph, one scalar per node.
-
-    Layer l computes ``A_hat h W_l + b_l`` with ReLU (and dropout) between layers, e.g.
-    ``A_hat relu(A_hat X W_1 + b_1) W_2 + b_2`` for 2 layers (Kipf & Welling). The first
-    layer's input ``A_hat^input_hops X`` does not depend on params and is passed in
-    precomputed. With ``root_weight`` every layer also adds the node's own features
-    ``h U_l`` (GraphConv-style): symmetric normalisation gives a node's own features only
-    1/degree of its input, which blurs the scores of neighbouring cells.
-    """
-
-    hidden: int = 64
-    layers: int = 2
-    root_weight: bool = False
-    dropout_rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, features: jax.Array, propagated_features: jax.Array, edges: NormalisedEdges,
-                 deterministic: bool = True) -> jax.Array:
-        width = lambda layer: 1 if layer == self.layers - 1 else self.hidden
-        h = nn.Dense(width(0))(propagated_features)
-        if self.root_weight:
-            h = h + nn.Dense(width(0), use_bias=False, name="root_0")(features)
-        for layer in range(1, self.layers):
-            h = nn.Dropout(self.dropout_rate)(nn.relu(h), deterministic=deterministic)
-            h = RelationGCNLayer(width(layer), self.root_weight)(h, edges)
-        return h[:, 0]
+    return PredictorNetwork(init, apply, loss, relation_optimizer(config))
 
 
 # ============================================================================ predictor
@@ -629,11 +532,11 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
     pool, table, relation, (emb_mean, emb_std) = _pool_graph(space, config)
     num_pool = len(pool.indices)
     pad_node = num_pool  # the relation graph's padding node
+    network = relation_network(config)
     model = RelationGCN(config.gcn_hidden, config.gcn_layers, config.root_weight, config.dropout)
     table_j = jnp.asarray(table)
     lookup_j = jnp.asarray(pool.lookup)
     pool_features = relation.graph.nodes[:num_pool]
-    gcn_optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay), optax.adam(config.learning_rate))
     if config.joint:
         domain = _domain_space(space)
         autoencoder = make_autoencoder(domain, config)
@@ -641,10 +544,10 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
         pool_graphs = jax.device_get(jax.jit(lambda: gcn.cell_graphs(domain, domain.from_index_batch(
             jnp.asarray(pool.indices))))())
         optimizer = optax.multi_transform(
-            {"gcn": gcn_optimizer, "ae": optax.adam(config.encoder_learning_rate)},
+            {"gcn": network.optimizer, "ae": optax.adam(config.encoder_learning_rate)},
             lambda params: {name: jax.tree_util.tree_map(lambda _: name, tree) for name, tree in params.items()})
     else:
-        optimizer = gcn_optimizer
+        optimizer = network.optimizer
 
     def encode(ae_params, graphs):
         """(standardised embeddings float[B, D], reconstruction loss float[B]) of CellGraph arrays."""
@@ -703,38 +606,35 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
         targets, mean, std = training.regression_targets(config.targets, labels, usable)
 
         if config.joint:  # features = the current encoder's embeddings, every step
-            def scores_of(params, deterministic=True, step_key=None):
+            def graph_of(params):
                 features, recon = node_features(params, extra_features, extra_graphs)
-                propagated = propagate_hops(features, edges, config.input_hops)
-                rngs = None if deterministic else {"dropout": step_key}
-                return model.apply(params["gcn"], features, propagated, edges, deterministic=deterministic,
-                                   rngs=rngs), recon, features
+                return features, propagate_hops(features, edges, config.input_hops), recon
         else:  # the features are constant: propagate them once
             frozen = node_features({}, extra_features)[0]
             frozen_propagated = propagate_hops(frozen, edges, config.input_hops)
 
-            def scores_of(params, deterministic=True, step_key=None):
-                rngs = None if deterministic else {"dropout": step_key}
-                return model.apply(params["gcn"], frozen, frozen_propagated, edges, deterministic=deterministic,
-                                   rngs=rngs), 0.0, frozen
+            def graph_of(params):
+                return frozen, frozen_propagated, 0.0
 
         def loss_fn(params, batch, weights, step_key):
-            scores, recon, _ = scores_of(params, deterministic=False, step_key=step_key)
-            weights = weights * batch["usable"]
-            mse = training.weighted_mean((scores[batch["node"]] - batch["target"]) ** 2, weights)
+            features, propagated, recon = graph_of(params)
+            mse = network.loss(params, RelationBatch(features, propagated, edges, batch["node"]), batch["target"],
+                               weights * batch["usable"], step_key)
             return mse + config.joint_weight * recon, {}
 
         init_key, train_key = jax.random.split(key)
         features0 = table_j[:1]
-        params = {"gcn": model.init(init_key, features0, features0, normalise(
-            jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32), 1))}
+        params = network.init(init_key, RelationBatch(features0, features0, normalise(
+            jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.int32), jnp.zeros((0,), jnp.float32), 1),
+            jnp.zeros((1,), jnp.int32)))
         if config.joint:
             params["ae"] = ae_params0
         batch = {"node": jnp.maximum(target_node, 0), "target": targets, "usable": usable.astype(jnp.float32)}
         # Transductive full-batch training: one "epoch" = one step over all labels.
         state, losses = training.train(train_key, training.init_state(params, optimizer), batch, loss_fn,
                                        optimizer, num_labels, config.steps)
-        scores, _, features = scores_of(state.params)
+        features, propagated, _ = graph_of(state.params)
+        scores = model.apply(state.params["gcn"], features, propagated, edges)
         node_scores = jnp.concatenate([scores[:num_pool], scores[num_pool + 1:]])
         return AssessorState(state.params, mean, std, node_scores, features[num_pool + 1:], extra_edges, losses)
 

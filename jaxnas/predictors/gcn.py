@@ -1,43 +1,31 @@
-"""The project's cell-graph GCN: one encoder, one head, one supervised fit, many settings.
+"""The project's cell-graph GCN predictor: one network, one supervised fit, many settings.
 
-Every graph network over cells in jaxnas encodes the padded ``jraph.GraphsTuple`` that
-``space.graphs_tuple`` builds (one-hot op node features, real nodes packed, one trailing
-padding graph). This module holds:
+The network is :class:`jaxnas.models.cell_graph_gcn.GraphRegressor` (graph convolutions
+over the padded GraphsTuple of a batch of cells, then a fully connected head). This module
+holds:
 
-* :class:`CellGraphEncoder` -- stacked graph convolutions over that batch, giving node
-  embeddings and (mean-pooled) per-architecture embeddings. Configurable depth/width,
-  edge directions (forward, reverse, both averaged, undirected), self-loops, dropout.
-* :class:`RegressionHead` -- fully connected layer(s) to a scalar score.
-* :class:`GraphRegressor` -- encoder + head.
-* :func:`fit_regression` -- supervised training of any ``GraphRegressor`` with a
-  pluggable per-batch loss (MSE by default; AceNAS plugs in LambdaRank), built on
-  :func:`jaxnas.training.train`, so it is one compiled program and vmappable over seeds.
+* :func:`regression_network` -- any such regressor as a
+  :class:`~jaxnas.predictors.base.PredictorNetwork` over per-architecture CellGraph arrays,
+  with a pluggable per-batch loss (MSE by default; AceNAS plugs in LambdaRank). It is
+  trained with :func:`jaxnas.predictors.base.fit_network` (the one training loop,
+  :func:`jaxnas.training.train`), so a fit is one compiled program and vmappable over seeds.
 * :func:`predict_scores` -- chunked inference over any number of architectures.
-* The ``"gcn"`` predictor: the neural predictor of Wen et al. (ECCV 2020) -- directed
-  graph convolutions using both edge directions, 4 layers x 144 units, a 128-unit fully
-  connected layer and a regression head, trained with MSE on ``targets``: the normal
-  scores of the labels' ranks (``"rank"``, the assessor's targets, the project default)
-  or standardised labels (``"standardise"``, Wen et al., the paper preset); see
+* The ``"gcn"`` predictor (:func:`gcn_network`, :func:`gcn_predictor`): the neural
+  predictor of Wen et al. (ECCV 2020) -- directed graph convolutions using both edge
+  directions, 4 layers x 144 units, a 128-unit fully connected layer and a regression
+  head, trained with MSE on ``targets``: the normal scores of the labels' ranks
+  (``"rank"``, the assessor's targets, the project default) or standardised labels
+  (``"standardise"``, Wen et al., the paper preset); see
   :func:`jaxnas.training.regression_targets`.
   Training settings follow the public reference implementation of Wen et al.'s
   predictor in NASLib (Adam lr 1e-4 with L2 3e-4, cosine decay, batch 7, 300 epochs,
   dropout 0.1).
-
-Graph convolution, per direction d (forward: a node aggregates its predecessors;
-reverse: its successors), with self-loops and row (mean) normalisation:
-
-    h_d = act(W_d . mean({h_v} U {h_u : u -> v along d}))
-
-and the layer output is the average of the directions used ("both" = Wen et al.'s
-forward + reverse adjacency). "undirected" aggregates over both neighbour sets with one
-weight matrix (a plain GCN).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -47,10 +35,9 @@ import optax
 
 from jaxnas import chunking, training
 from jaxnas.config import Config, field
-from jaxnas.predictors.base import Predictor
+from jaxnas.models.cell_graph_gcn import DIRECTIONS, CellGraphEncoder, GraphRegressor, RegressionHead
+from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
-
-DIRECTIONS = ("forward", "reverse", "both", "undirected")
 
 # loss(predictions float[B], targets float[B], weights float[B]) -> scalar. Weights are
 # 0 for the padding examples of a ragged last batch (see jaxnas.training).
@@ -59,121 +46,6 @@ RegressionLoss = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 def mse_loss(predictions: jax.Array, targets: jax.Array, weights: jax.Array) -> jax.Array:
     return training.weighted_mean((predictions - targets) ** 2, weights)
-
-
-# ----------------------------------------------------------------------------- graph ops
-def graph_ids(graphs: jraph.GraphsTuple) -> jax.Array:
-    """int32[total_nodes]: the graph each node belongs to (static shapes, jittable)."""
-    num_graphs = graphs.n_node.shape[0]
-    total_nodes = graphs.nodes.shape[0]
-    return jnp.repeat(jnp.arange(num_graphs), graphs.n_node, total_repeat_length=total_nodes)
-
-
-def aggregate(h: jax.Array, sources: jax.Array, targets: jax.Array, self_loops: bool,
-              weights: Optional[jax.Array] = None) -> jax.Array:
-    """Mean over {h[v]} (if self_loops) and {h[sources[e]] : targets[e] == v}, per node v.
-
-    Edge ``weights`` (default 1) scale messages and count toward the normaliser. Nodes
-    with no messages (and no self-loop) get 0.
-    """
-    num_nodes = h.shape[0]
-    w = jnp.ones(sources.shape, h.dtype) if weights is None else weights.astype(h.dtype)
-    total = jax.ops.segment_sum(h[sources] * w[:, None], targets, num_nodes)
-    count = jax.ops.segment_sum(w, targets, num_nodes)
-    if self_loops:
-        total, count = total + h, count + 1.0
-    return total / jnp.maximum(count, 1e-12)[:, None]
-
-
-def mean_pool(node_features: jax.Array, graphs: jraph.GraphsTuple) -> jax.Array:
-    """float[num_graphs - 1, F]: mean over each real graph's nodes (padding graph dropped)."""
-    num_graphs = graphs.n_node.shape[0]
-    sums = jax.ops.segment_sum(node_features, graph_ids(graphs), num_graphs)
-    means = sums / jnp.maximum(graphs.n_node, 1)[:, None].astype(node_features.dtype)
-    return means[:-1]
-
-
-def nodes_by_position(node_features: jax.Array, graphs: jraph.GraphsTuple, max_nodes: int) -> jax.Array:
-    """float[num_graphs - 1, max_nodes, F]: each real graph's node features in node order,
-    zeros at padding positions (an order-aware readout for cells with canonical node order)."""
-    n_node = graphs.n_node[:-1]
-    offsets = jnp.cumsum(n_node) - n_node
-    positions = offsets[:, None] + jnp.arange(max_nodes)[None, :]
-    real = jnp.arange(max_nodes)[None, :] < n_node[:, None]
-    gathered = node_features[jnp.where(real, positions, 0)]
-    return jnp.where(real[..., None], gathered, 0.0)
-
-
-# ----------------------------------------------------------------------------- modules
-class DirectedGraphConv(nn.Module):
-    """One graph convolution layer over a GraphsTuple's senders -> receivers edges."""
-
-    features: int
-    directions: str = "both"
-    self_loops: bool = True
-    activation: Callable[[jax.Array], jax.Array] = nn.relu
-
-    @nn.compact
-    def __call__(self, h: jax.Array, graphs: jraph.GraphsTuple) -> jax.Array:
-        s, r = graphs.senders, graphs.receivers
-        if self.directions == "undirected":
-            both_s, both_r = jnp.concatenate([s, r]), jnp.concatenate([r, s])
-            return self.activation(aggregate(nn.Dense(self.features, name="undirected")(h), both_s, both_r, self.self_loops))
-        outputs = []
-        if self.directions in ("forward", "both"):  # a node hears its predecessors
-            outputs.append(self.activation(aggregate(nn.Dense(self.features, name="forward")(h), s, r, self.self_loops)))
-        if self.directions in ("reverse", "both"):  # a node hears its successors
-            outputs.append(self.activation(aggregate(nn.Dense(self.features, name="reverse")(h), r, s, self.self_loops)))
-        return sum(outputs) / len(outputs)
-
-
-class CellGraphEncoder(nn.Module):
-    """Graph convolutions over a padded batch of cell graphs.
-
-    ``__call__`` returns per-architecture embeddings float[num_graphs - 1, hidden[-1]]
-    (mean over each graph's nodes; the trailing padding graph is dropped) and, with
-    ``return_nodes=True``, also the node embeddings float[total_nodes, hidden[-1]].
-    """
-
-    hidden_sizes: Sequence[int] = (144, 144, 144, 144)
-    directions: str = "both"
-    self_loops: bool = True
-    dropout_rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, graphs: jraph.GraphsTuple, deterministic: bool = True, return_nodes: bool = False):
-        if self.directions not in DIRECTIONS:
-            raise ValueError(f"directions must be one of {DIRECTIONS}, got {self.directions!r}")
-        h = graphs.nodes
-        for width in self.hidden_sizes:
-            h = DirectedGraphConv(width, self.directions, self.self_loops)(h, graphs)
-            h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-        pooled = mean_pool(h, graphs)
-        return (pooled, h) if return_nodes else pooled
-
-
-class RegressionHead(nn.Module):
-    """Fully connected layers (ReLU) then a linear scalar output: float[B, F] -> float[B]."""
-
-    hidden_sizes: Sequence[int] = (128,)
-    dropout_rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
-        for width in self.hidden_sizes:
-            x = nn.relu(nn.Dense(width)(x))
-            x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-        return nn.Dense(1)(x)[:, 0]
-
-
-class GraphRegressor(nn.Module):
-    """CellGraphEncoder + RegressionHead: one score per real graph of the batch."""
-
-    encoder: CellGraphEncoder
-    head: RegressionHead
-
-    def __call__(self, graphs: jraph.GraphsTuple, deterministic: bool = True) -> jax.Array:
-        return self.head(self.encoder(graphs, deterministic=deterministic), deterministic=deterministic)
 
 
 # ----------------------------------------------------------------------------- training
@@ -187,51 +59,32 @@ def batch_graphs(space: spaces_base.SearchSpace, graphs: spaces_base.CellGraph) 
     return spaces_base.graphs_tuple(graphs, space.num_node_types, space.max_edges)
 
 
-def fit_regression(
-    key: jax.Array,
-    model: nn.Module,
-    space: spaces_base.SearchSpace,
-    graphs: spaces_base.CellGraph,
-    targets: jax.Array,
-    optimizer: optax.GradientTransformation,
-    batch_size: int,
-    epochs: int,
-    loss: RegressionLoss = mse_loss,
-    params: Any = None,
-) -> tuple[Any, jax.Array]:
-    """Trains ``model`` (graphs -> float[B] scores) on (graphs, targets); returns
-    (params, mean loss per epoch float[epochs]).
+def regression_network(model: nn.Module, space: spaces_base.SearchSpace, optimizer: optax.GradientTransformation,
+                       loss: RegressionLoss = mse_loss) -> PredictorNetwork:
+    """``model`` (GraphsTuple -> float[B] scores, e.g. a :class:`GraphRegressor`) as a
+    :class:`PredictorNetwork` over per-architecture CellGraph arrays (see
+    :func:`cell_graphs`): each batch is packed into a GraphsTuple inside the call; the
+    training loss is ``loss`` (:data:`RegressionLoss`) of the scores with dropout on."""
 
-    ``graphs`` are per-architecture CellGraph arrays (see :func:`cell_graphs`); each
-    minibatch is packed into a GraphsTuple inside the step. ``loss`` is pluggable
-    (:data:`RegressionLoss`); ``params`` warm-starts training (default: fresh init).
-    Pure and jittable (``model``, ``space``, ``optimizer``, ``batch_size``, ``epochs``,
-    ``loss`` static); vmap it over keys/data to train one model per seed.
-    """
-    init_key, train_key = jax.random.split(key)
-    if params is None:
-        example = jax.tree_util.tree_map(lambda a: a[:1], graphs)
-        params = model.init(init_key, batch_graphs(space, example))
+    def init(key, graphs):
+        return model.init(key, batch_graphs(space, graphs))
 
-    def loss_fn(params, batch, weights, step_key):
-        scores = model.apply(params, batch_graphs(space, batch["graphs"]), deterministic=False,
-                             rngs={"dropout": step_key})
-        return loss(scores, batch["targets"], weights), {}
+    def apply(params, graphs):
+        return model.apply(params, batch_graphs(space, graphs))
 
-    state = training.init_state(params, optimizer)
-    data = {"graphs": graphs, "targets": jnp.asarray(targets, jnp.float32)}
-    state, losses = training.train(train_key, state, data, loss_fn, optimizer, batch_size, epochs)
-    return state.params, losses
+    def network_loss(params, graphs, targets, weights, key):
+        scores = model.apply(params, batch_graphs(space, graphs), deterministic=False, rngs={"dropout": key})
+        return loss(scores, targets, weights)
+
+    return PredictorNetwork(init, apply, network_loss, optimizer)
 
 
-def predict_scores(model: nn.Module, params: Any, space: spaces_base.SearchSpace, archs,
+def predict_scores(network: PredictorNetwork, params: Any, space: spaces_base.SearchSpace, archs,
                    chunk_size: int = 4096) -> jax.Array:
     """float[A] scores of ``archs`` (a batch of architectures), ``chunk_size`` graphs at a
     time (``lax.map``), so memory stays bounded for whole spaces."""
-    def one(chunk_archs):
-        return model.apply(params, batch_graphs(space, cell_graphs(space, chunk_archs)))
-
-    return chunking.map_chunks(one, archs, chunk_size)
+    return chunking.map_chunks(lambda chunk_archs: network.apply(params, cell_graphs(space, chunk_archs)),
+                               archs, chunk_size)
 
 
 # ----------------------------------------------------------------------------- predictor
@@ -282,6 +135,14 @@ def make_optimizer(learning_rate: float, weight_decay: float, total_steps: int) 
                        optax.scale_by_learning_rate(schedule))
 
 
+def gcn_network(space: spaces_base.SearchSpace, config: GCNConfig, train_steps: int,
+                loss: RegressionLoss = mse_loss) -> PredictorNetwork:
+    """The GCN predictor's network; ``train_steps`` (the optimiser steps of a fit) sets the
+    cosine decay's length."""
+    return regression_network(make_model(config), space,
+                              make_optimizer(config.learning_rate, config.weight_decay, train_steps), loss)
+
+
 class GCNState(NamedTuple):
     params: Any
     label_mean: jax.Array
@@ -292,22 +153,21 @@ def gcn_predictor(space: spaces_base.SearchSpace, config: GCNConfig = GCNConfig(
                   loss: RegressionLoss = mse_loss) -> Predictor:
     """The supervised GCN predictor (fit on labelled cells only; ``unlabelled`` unused)."""
     config.validate()
-    model = make_model(config)
 
     def fit(key, labelled, labels, unlabelled=None):
         del unlabelled  # supervised
         labels = jnp.asarray(labels, jnp.float32)
         num = labels.shape[0]
         batch_size = min(config.batch_size, num)
-        optimizer = make_optimizer(config.learning_rate, config.weight_decay,
-                                   config.epochs * training.num_batches(num, batch_size))
+        network = gcn_network(space, config, config.epochs * training.num_batches(num, batch_size), loss)
         targets, mean, std = training.regression_targets(config.targets, labels, jnp.ones(labels.shape, bool))
-        params, _ = fit_regression(key, model, space, cell_graphs(space, labelled), targets,
-                                   optimizer, batch_size, config.epochs, loss)
+        params, _ = fit_network(key, network, cell_graphs(space, labelled), targets, batch_size, config.epochs)
         return GCNState(params, mean, std)
 
     def predict(state, archs):
-        scores = predict_scores(model, state.params, space, archs, config.predict_chunk)
+        # The optimiser plays no part in inference: any train_steps gives the same apply.
+        scores = predict_scores(gcn_network(space, config, 1, loss), state.params, space, archs,
+                                config.predict_chunk)
         return scores * state.label_std + state.label_mean
 
     return Predictor(fit=fit, predict=predict)

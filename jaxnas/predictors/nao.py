@@ -21,18 +21,16 @@ and greedy decoding from the moved states. Decoding is restricted per position t
 tokens the space can put there (``allowed_tokens``), as the reference restricts
 connection positions to {1, 2} and op positions to the op tokens.
 
-The LSTMs are written out (input projections for all positions as one matmul, the two
-encoder directions in one scan) because on CPU the recurrence dominates the cost.
+The network lives in :mod:`jaxnas.models.nao`; :func:`nao_network` gives it as a
+:class:`~jaxnas.predictors.base.PredictorNetwork` (init, apply = encoder + predictor,
+the joint loss, the optimiser).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,297 +38,9 @@ import optax
 
 from jaxnas import training
 from jaxnas.config import Config, field
-from jaxnas.predictors.base import Predictor
+from jaxnas.models.nao import NAO, l2_normalise
+from jaxnas.predictors.base import Predictor, PredictorNetwork, training_loss
 from jaxnas.spaces.base import SearchSpace
-
-_HALF_SQRT = math.sqrt(0.5)  # residual sums are scaled to keep their variance
-_START_TOKEN = 0  # the decoder's first input (the reference's SOS, = padding id)
-
-
-def _torch_uniform(fan_in: int):
-    """PyTorch's default init for Linear/LSTM: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    bound = 1.0 / math.sqrt(fan_in)
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
-def _dense(features: int, fan_in: int, use_bias: bool = True, name: Optional[str] = None) -> nn.Dense:
-    init = _torch_uniform(fan_in)
-    return nn.Dense(features, use_bias=use_bias, kernel_init=init, bias_init=init, name=name)
-
-
-def l2_normalise(x: jax.Array, axis: int = -1) -> jax.Array:
-    """x / max(||x||, 1e-12), as torch.nn.functional.normalize."""
-    norm = jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=True))
-    return x / jnp.maximum(norm, 1e-12)
-
-
-def _lstm_gates(gates: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """One LSTM update from pre-activations [..., 4H] (gate order i, f, g, o).
-
-    sigmoid(x) = (1 + tanh(x / 2)) / 2, so all four gates take ONE tanh over [..., 4H]:
-    on CPU the LSTM's time goes mostly to these element-wise ops, and this halves them.
-    """
-    hidden = gates.shape[-1] // 4
-    half = jnp.full((hidden,), 0.5, gates.dtype)
-    scale = jnp.concatenate([half, half, jnp.ones((hidden,), gates.dtype), half])
-    t = jnp.tanh(gates * scale)
-    i, f, g, o = jnp.split(t, 4, axis=-1)
-    c = (0.5 + 0.5 * f) * c + (0.5 + 0.5 * i) * g
-    return (0.5 + 0.5 * o) * jnp.tanh(c), c
-
-
-def _gate_scale(hidden: int, dtype) -> jax.Array:
-    half = jnp.full((hidden,), 0.5, dtype)
-    return jnp.concatenate([half, half, jnp.ones((hidden,), dtype), half])
-
-
-def _lstm_forward(inputs_w, recurrent, initial):
-    """The recurrence of :func:`_run_lstms`, also returning what its backward pass needs:
-    per LSTM (outputs [T, B, H], tanh of the scaled gates [T, B, 4H], cells [T, B, H])."""
-
-    def step(carry, xws):
-        new, saved = [], []
-        for xw, w, (h, c) in zip(xws, recurrent, carry):
-            gates = xw + h @ w
-            t = jnp.tanh(gates * _gate_scale(gates.shape[-1] // 4, gates.dtype))
-            i, f, g, o = jnp.split(t, 4, axis=-1)
-            c = (0.5 + 0.5 * f) * c + (0.5 + 0.5 * i) * g
-            h = (0.5 + 0.5 * o) * jnp.tanh(c)
-            new.append((h, c))
-            saved.append((h, t, c))
-        return tuple(new), tuple(saved)
-
-    return jax.lax.scan(step, tuple(initial), tuple(inputs_w))[1]
-
-
-@jax.custom_vjp
-def _run_lstms(inputs_w, recurrent, initial):
-    """Independent LSTMs stepped together over time (one scan, one loop overhead).
-
-    inputs_w: tuple of [T, B, 4H] input projections (bias included), one per LSTM;
-    recurrent: tuple of [H, 4H]; initial: tuple of (h0, c0) pairs [B, H].
-    Returns a tuple of outputs [T, B, H]. Each LSTM has its own plain 2-D matmul per
-    step (faster on CPU than one batched dot over a direction axis).
-
-    The backward pass is written out (as cuDNN's and PyTorch's LSTMs do): the scan
-    carries only (dh, dc), and the recurrent kernels' gradients are ONE matmul over all
-    steps afterwards. Autodiff of the scan instead accumulates them step by step inside
-    the loop and saves every intermediate of the gate arithmetic, which made the
-    backward pass about 8x the forward on CPU.
-    """
-    return tuple(h for h, _, _ in _lstm_forward(inputs_w, recurrent, initial))
-
-
-def _run_lstms_fwd(inputs_w, recurrent, initial):
-    saved = _lstm_forward(inputs_w, recurrent, initial)
-    return tuple(h for h, _, _ in saved), (saved, recurrent, initial)
-
-
-def _run_lstms_bwd(residuals, output_grads):
-    saved, recurrent, initial = residuals
-    # The state before each step: (h0, c0) then the outputs and cells of steps 0..T-2.
-    before = tuple((jnp.concatenate([h0[None], h[:-1]]), jnp.concatenate([c0[None], c[:-1]]))
-                   for (h, _, c), (h0, c0) in zip(saved, initial))
-
-    def step(carry, xs):
-        new, grads = [], []
-        for (dh_next, dc_next), w, (dh_out, (_, t, c), (_, c_prev)) in zip(carry, recurrent, zip(*xs)):
-            dh = dh_out + dh_next
-            i, f, g, o = jnp.split(t, 4, axis=-1)
-            tanh_c = jnp.tanh(c)
-            dc = dc_next + dh * (0.5 + 0.5 * o) * (1.0 - tanh_c * tanh_c)
-            dt = jnp.concatenate([dc * g * 0.5, dc * c_prev * 0.5, dc * (0.5 + 0.5 * i), dh * tanh_c * 0.5], axis=-1)
-            dgates = dt * (1.0 - t * t) * _gate_scale(g.shape[-1], g.dtype)
-            new.append((dgates @ w.T, dc * (0.5 + 0.5 * f)))
-            grads.append(dgates)
-        return tuple(new), tuple(grads)
-
-    zeros = tuple((jnp.zeros_like(h0), jnp.zeros_like(c0)) for h0, c0 in initial)
-    xs = (tuple(output_grads), tuple(saved), before)
-    initial_grads, dgates = jax.lax.scan(step, zeros, xs, reverse=True)
-    recurrent_grads = tuple(jnp.einsum("tbh,tbg->hg", h_before, dg) for (h_before, _), dg in zip(before, dgates))
-    return tuple(dgates), recurrent_grads, initial_grads
-
-
-_run_lstms.defvjp(_run_lstms_fwd, _run_lstms_bwd)
-
-
-class _LSTMWeights(nn.Module):
-    """Input and recurrent weights of one LSTM (PyTorch init; the two torch biases as one)."""
-
-    hidden_size: int
-    input_size: int
-
-    def setup(self):
-        four_h = 4 * self.hidden_size
-        init = _torch_uniform(self.hidden_size)
-        self.input_kernel = self.param("input_kernel", init, (self.input_size, four_h))
-        self.recurrent_kernel = self.param("recurrent_kernel", init, (self.hidden_size, four_h))
-        # torch adds b_ih + b_hh; one bias initialised as their sum has the same law.
-        self.bias = self.param("bias", lambda k, s: init(k, s) + init(jax.random.fold_in(k, 1), s), (four_h,))
-
-    def project(self, x: jax.Array) -> jax.Array:
-        """Input projections of all positions at once: x [..., in] -> [..., 4H]."""
-        return x @ self.input_kernel + self.bias
-
-
-class Encoder(nn.Module):
-    vocab_size: int
-    hidden_size: int
-    dropout: float
-
-    def setup(self):
-        h = self.hidden_size
-        self.embedding = nn.Embed(self.vocab_size, h, embedding_init=nn.initializers.normal(1.0))
-        self.forward_lstm = _LSTMWeights(h, h)
-        self.backward_lstm = _LSTMWeights(h, h)
-        # The projection of [forward; backward] outputs, split by half (no concatenation).
-        self.out_forward = _dense(h, 2 * h, use_bias=True)
-        self.out_backward = _dense(h, 2 * h, use_bias=False)
-        self.drop = nn.Dropout(self.dropout)
-
-    def __call__(self, tokens: jax.Array, train: bool) -> jax.Array:
-        """tokens int32[B, T] -> L2-normalised token states float32[B, T, H]."""
-        x = self.drop(self.embedding(tokens.T), deterministic=not train)  # time-major [T, B, H]
-        zeros = jnp.zeros((tokens.shape[0], self.hidden_size), x.dtype)
-        forward, backward = _run_lstms(
-            (self.forward_lstm.project(x), self.backward_lstm.project(x[::-1])),
-            (self.forward_lstm.recurrent_kernel, self.backward_lstm.recurrent_kernel),
-            ((zeros, zeros), (zeros, zeros)),
-        )
-        states = x + self.out_forward(forward) + self.out_backward(backward[::-1])
-        return l2_normalise(states).transpose(1, 0, 2)
-
-    def create(self, tokens: jax.Array) -> jax.Array:
-        """Creates the parameters without running the recurrence (cheap to compile)."""
-        x = self.embedding(tokens)
-        self.forward_lstm.project(x)
-        self.backward_lstm.project(x)
-        return self.out_forward(x) + self.out_backward(x)
-
-
-class PredictorHead(nn.Module):
-    hidden_size: int
-    mlp_hidden_size: int
-    mlp_layers: int
-    dropout: float
-
-    @nn.compact
-    def __call__(self, embedding: jax.Array, train: bool) -> jax.Array:
-        """embedding float32[..., H] -> predicted (normalised) accuracy float32[...]."""
-        x = embedding
-        fan_in = self.hidden_size
-        for layer in range(self.mlp_layers):
-            width = self.hidden_size if layer == self.mlp_layers - 1 else self.mlp_hidden_size
-            x = nn.relu(_dense(width, fan_in)(x))
-            x = nn.Dropout(self.dropout)(x, deterministic=not train)
-            fan_in = width
-        x = (embedding + x) * _HALF_SQRT
-        return _dense(1, self.hidden_size, name="regressor")(x)[..., 0]
-
-
-class Decoder(nn.Module):
-    vocab_size: int
-    hidden_size: int
-    dropout: float
-
-    def setup(self):
-        h = self.hidden_size
-        self.embedding = nn.Embed(self.vocab_size, h, embedding_init=nn.initializers.normal(1.0))
-        self.lstm = _LSTMWeights(h, h)
-        self.attention_in = _dense(h, h, use_bias=False)
-        self.attention_out = _dense(h, 2 * h, use_bias=False)
-        self.out = _dense(self.vocab_size, h)
-        self.drop = nn.Dropout(self.dropout)
-
-    def _attend(self, x: jax.Array, states: jax.Array) -> jax.Array:
-        """x [..., Tq, H] attends over states [..., T, H] -> [..., Tq, H] (with residual)."""
-        scores = jnp.einsum("...qh,...th->...qt", self.attention_in(x), states)
-        mix = jnp.einsum("...qt,...th->...qh", jax.nn.softmax(scores, axis=-1), states)
-        attended = jnp.tanh(self.attention_out(jnp.concatenate([mix, x], axis=-1)))
-        return (x + attended) * _HALF_SQRT
-
-    def __call__(self, inputs: jax.Array, states: jax.Array, embedding: jax.Array, train: bool) -> jax.Array:
-        """Teacher forcing: inputs int32[B, T] (targets shifted right) -> log-probs [B, T, V]."""
-        x = self.drop(self.embedding(inputs.T), deterministic=not train)  # [T, B, H]
-        (out,) = _run_lstms((self.lstm.project(x),), (self.lstm.recurrent_kernel,), ((embedding, embedding),))
-        x = self._attend(((x + out) * _HALF_SQRT).transpose(1, 0, 2), states)
-        return jax.nn.log_softmax(self.out(x), axis=-1)
-
-    def create(self, tokens: jax.Array, states: jax.Array) -> jax.Array:
-        """Creates the parameters without running the recurrence (cheap to compile)."""
-        x = self.lstm.project(self.embedding(tokens))[..., : self.hidden_size]
-        return self.out(self._attend(x, states))
-
-    def greedy(self, states: jax.Array, embedding: jax.Array, allowed: jax.Array) -> jax.Array:
-        """Greedy decoding: states [B, T, H], embedding [B, H], allowed bool[T, V] -> int32[B, T]."""
-        batch = states.shape[0]
-
-        def step(carry, allowed_here):
-            h, c, token = carry
-            x = self.embedding(token)  # [B, H]
-            h, c = _lstm_gates(self.lstm.project(x) + h @ self.lstm.recurrent_kernel, c)
-            y = self._attend(((x + h) * _HALF_SQRT)[:, None, :], states)[:, 0]
-            logits = jnp.where(allowed_here, self.out(y), -jnp.inf)
-            token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-            return (h, c, token), token
-
-        start = jnp.full((batch,), _START_TOKEN, jnp.int32)
-        return jax.lax.scan(step, (embedding, embedding, start), allowed)[1].T
-
-
-class NAO(nn.Module):
-    """Encoder, predictor head and decoder; methods work on batches [B, T] of tokens."""
-
-    vocab_size: int
-    hidden_size: int = 64
-    mlp_hidden_size: int = 16
-    mlp_layers: int = 2
-    dropout: float = 0.1
-
-    def setup(self):
-        self.encoder = Encoder(self.vocab_size, self.hidden_size, self.dropout)
-        self.predictor = PredictorHead(self.hidden_size, self.mlp_hidden_size, self.mlp_layers, self.dropout)
-        self.decoder = Decoder(self.vocab_size, self.hidden_size, self.dropout)
-
-    def __call__(self, tokens: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
-        """(predicted value [B], reconstruction log-probs [B, T, V]) with teacher forcing."""
-        states = self.encoder(tokens, train)
-        embedding = embed(states)
-        value = self.predictor(embedding, train)
-        shifted = jnp.concatenate([jnp.full_like(tokens[:, :1], _START_TOKEN), tokens[:, :-1]], axis=1)
-        return value, self.decoder(shifted, states, embedding, train)
-
-    def initialise(self, tokens: jax.Array) -> jax.Array:
-        """``init``'s method: every parameter, created without running the LSTMs (a full
-        forward pass makes initialisation as slow to compile as training)."""
-        states = self.encoder.create(tokens)
-        value = self.predictor(embed(states), False)
-        return value, self.decoder.create(tokens, states)
-
-    def encode(self, tokens: jax.Array) -> jax.Array:
-        """Token states [B, T, H] (inference)."""
-        return self.encoder(tokens, False)
-
-    def predict_states(self, states: jax.Array) -> jax.Array:
-        """Predicted value of token states [..., T, H] (inference)."""
-        return self.predictor(embed(states), False)
-
-    def predict(self, tokens: jax.Array) -> jax.Array:
-        return self.predict_states(self.encode(tokens))
-
-    def decode(self, states: jax.Array, allowed: jax.Array) -> jax.Array:
-        return self.decoder.greedy(states, embed(states), allowed)
-
-
-def embed(states: jax.Array) -> jax.Array:
-    """Architecture embedding: the L2-normalised mean of the token states."""
-    return l2_normalise(jnp.mean(states, axis=-2))
-
 
 # --------------------------------------------------------------------------- config
 @dataclasses.dataclass(frozen=True)
@@ -386,6 +96,18 @@ def init_params(model: NAO, key: jax.Array, sequence_length: int):
     return model.init(key, jnp.zeros((1, sequence_length), jnp.int32), method=NAO.initialise)
 
 
+def joint_loss(model: NAO, trade_off: float, params, tokens: jax.Array, targets: jax.Array, weights: jax.Array,
+               key: jax.Array) -> tuple[jax.Array, dict]:
+    """(trade_off * MSE + (1 - trade_off) * token NLL, {"mse", "nll"}) of a batch of token
+    sequences int32[B, T] with (normalised) targets float[B], dropout from ``key``."""
+    value, log_probs = model.apply(params, tokens, train=True, rngs={"dropout": key})
+    mse = training.weighted_mean((value - targets) ** 2, weights)
+    token_nll = -jnp.take_along_axis(log_probs, tokens[..., None], axis=-1)[..., 0]
+    nll = training.weighted_mean(token_nll.mean(axis=-1), weights)
+    loss = trade_off * mse + (1.0 - trade_off) * nll
+    return loss, {"mse": mse, "nll": nll}
+
+
 def make_loss(model: NAO, trade_off: float) -> training.LossFn:
     """loss(params, batch, weights, key) for ``training.train``.
 
@@ -394,16 +116,27 @@ def make_loss(model: NAO, trade_off: float) -> training.LossFn:
     """
 
     def loss_fn(params, batch, weights, key):
-        tokens = batch["tokens"]
-        value, log_probs = model.apply(params, tokens, train=True, rngs={"dropout": key})
-        weights = weights * batch["weight"]
-        mse = training.weighted_mean((value - batch["target"]) ** 2, weights)
-        token_nll = -jnp.take_along_axis(log_probs, tokens[..., None], axis=-1)[..., 0]
-        nll = training.weighted_mean(token_nll.mean(axis=-1), weights)
-        loss = trade_off * mse + (1.0 - trade_off) * nll
-        return loss, {"mse": mse, "nll": nll}
+        return joint_loss(model, trade_off, params, batch["tokens"], batch["target"], weights * batch["weight"], key)
 
     return loss_fn
+
+
+def nao_network(space: SearchSpace, config: NAOConfig) -> PredictorNetwork:
+    """NAO as a network over token sequences int32[B, T]: init, apply (encoder +
+    predictor: normalised accuracy), the joint loss, the reference optimiser."""
+    model = make_model(space, config)
+
+    def init(key, tokens):
+        del tokens  # the parameters depend on the sequence length only
+        return init_params(model, key, space.sequence_length)
+
+    def apply(params, tokens):
+        return model.apply(params, tokens, method=NAO.predict)
+
+    def loss(params, tokens, targets, weights, key):
+        return joint_loss(model, config.trade_off, params, tokens, targets, weights, key)[0]
+
+    return PredictorNetwork(init, apply, loss, make_optimizer(config))
 
 
 # --------------------------------------------------------------------------- tokens
@@ -532,30 +265,29 @@ def nao_predictor(space: SearchSpace, config: NAOConfig = NAOConfig()) -> Predic
     """
     config.validate()
     model = make_model(space, config)
-    optimizer = make_optimizer(config)
-    loss_fn = make_loss(model, config.trade_off)
+    network = nao_network(space, config)
+    loss_fn = training_loss(network)
 
     def fit(key, labelled, labels, unlabelled=None):
         init_key, pre_key, main_key = jax.random.split(key, 3)
         labels = jnp.asarray(labels, jnp.float32)
         tokens = tokens_of(space, labelled)
         mean, std = training.normalisation(labels)
-        data = {"tokens": tokens, "target": (labels - mean) / std, "weight": jnp.ones_like(labels)}
-        state = training.init_state(init_params(model, init_key, space.sequence_length), optimizer)
+        data = {"inputs": tokens, "targets": (labels - mean) / std}
+        state = training.init_state(network.init(init_key, tokens), network.optimizer)
         state, _ = training.train(
-            pre_key, state, data, loss_fn, optimizer, config.train_batch_size, config.pretrain_epochs
+            pre_key, state, data, loss_fn, network.optimizer, config.train_batch_size, config.pretrain_epochs
         )
         if unlabelled is not None:
             pseudo_tokens = tokens_of(space, unlabelled)
             pseudo = batched_predict(model, state.params, pseudo_tokens)
             repeat = lambda a: jnp.concatenate([a] * config.up_sample_ratio, axis=0)
             data = {
-                "tokens": jnp.concatenate([repeat(tokens), pseudo_tokens]),
-                "target": jnp.concatenate([repeat(data["target"]), pseudo]),
-                "weight": jnp.ones(tokens.shape[0] * config.up_sample_ratio + pseudo.shape[0]),
+                "inputs": jnp.concatenate([repeat(tokens), pseudo_tokens]),
+                "targets": jnp.concatenate([repeat(data["targets"]), pseudo]),
             }
             state, _ = training.train(
-                main_key, state, data, loss_fn, optimizer, config.train_batch_size, config.epochs
+                main_key, state, data, loss_fn, network.optimizer, config.train_batch_size, config.epochs
             )
         return NAOState(params=state.params, mean=mean, std=std)
 
@@ -583,11 +315,12 @@ __all__ = [
     "ascend",
     "batched_predict",
     "decode_ascended",
-    "embed",
     "make_generator",
+    "joint_loss",
     "make_loss",
     "make_model",
     "make_optimizer",
+    "nao_network",
     "nao_predictor",
     "state_gradients",
     "train_rows",
