@@ -1,15 +1,5 @@
-"""NAO encoder-predictor-decoder (Luo et al. 2018), as used by SemiNAS (Luo et al. 2020).
-
-The model reads an architecture's token sequence (``SearchSpace.tokens``):
-
-* encoder: token embedding -> bidirectional LSTM -> linear projection back to
-  ``hidden_size`` plus the embedding (residual) -> L2-normalised token states; the
-  architecture embedding is the L2-normalised mean of the token states;
-* predictor: a residual MLP (``mlp_layers`` layers, ``mlp_hidden_size`` wide) on the
-  embedding, then a linear regressor -> the (normalised) accuracy;
-* decoder: an LSTM started from (embedding, embedding) with attention over the encoder's
-  token states, reconstructing the token sequence (teacher forcing in training, greedy
-  decoding in generation, both ``lax.scan`` over positions).
+"""NAO (Luo et al. 2018) as SemiNAS's predictor (Luo et al. 2020): training, prediction
+and generation around the encoder-predictor-decoder network of :mod:`jaxnas.models.nao`.
 
 Loss: ``trade_off * MSE(prediction) + (1 - trade_off) * NLL(reconstruction)``; Adam with
 L2 (added to the clipped gradient, as torch's ``weight_decay``). Targets are normalised by
