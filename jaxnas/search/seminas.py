@@ -19,7 +19,7 @@ Deviations from the reference, and why:
 
 * Targets are normalised by the labelled pool's own mean and standard deviation (the
   reference hard-codes NB101's 0.908 / 0.024); ``targets="rank"`` regresses the normal
-  scores of the pool's ranks instead (not better on nb201's tuning seeds; BUILD_NOTES.md).
+  scores of the pool's ranks instead.
 * The initial pool is N uniform random architectures. The reference keeps only those
   whose queried validation accuracy is >= 0.9 and does not count the other queries;
   ``initial_threshold`` (percent, 0 = off) restores the filter, and every query it costs
@@ -37,8 +37,7 @@ Deviations from the reference, and why:
   the nb201 default):
   E NAO models, vmapped, whose mean prediction replaces the one model's everywhere except
   the gradient ascent (run in the first member's embedding space). On nb201 it lifts the
-  mean at 150 queries (fewer seeds end far from the optimum) at 2.6x the wall time
-  (BUILD_NOTES.md, SemiNAS).
+  mean at 150 queries (fewer seeds end far from the optimum) at 2.6x the wall time.
 * In a restricted space (``nb101_subset``) ``is_valid`` includes membership in the
   table: generated cells outside it are discarded at no cost and generation continues
   with the next seed / step size. The pseudo-labelled sample is still drawn from the
@@ -117,8 +116,8 @@ class SemiNASConfig(nao.NAOConfig):
     space_top: int = field(0, "Of a round's new_per_iteration queries, this many are the model's best predicted "
                               "unqueried architectures of the WHOLE space instead of gradient-ascent candidates; "
                               "0 = off (the reference).", lower=0)
-    # On NB201 the few collapsed cells (~10 %) dominate a standardised MSE, as they did for
-    # the assessor (BUILD_NOTES.md, assessor).
+    # On NB201 the few collapsed cells (~10 %) dominate a standardised MSE; rank targets do not
+    # weight them.
     targets: str = field("standardise", "Regression targets of the labelled pool: 'standardise' ((y - mean) / "
                                         "std of the pool, the reference's) or 'rank' (normal scores of the ranks).",
                          choices=training.TARGETS)

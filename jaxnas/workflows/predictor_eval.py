@@ -11,9 +11,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxnas import benchmarks, data, distributed, outputs, plotting, predictor_eval, predictors, provenance
+from jaxnas import distributed, outputs, plotting, predictor_eval, predictors
 from jaxnas.config import Config
-from jaxnas.workflows import RunError, UsageError
+from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,21 +45,11 @@ def run(options: Options, predictor_config: Callable[[str], Config], start_devic
     except outputs.OutputDirError as err:
         raise RunError(str(err)) from err
     start_devices()
-    kwargs = {"tfrecord_path": options.nb101_tfrecord} if options.nb101_tfrecord else {}
-    try:
-        benchmark = benchmarks.load_benchmark(options.benchmark, options.data_dir, **kwargs)
-    except data.DataFileError as err:
-        raise RunError(str(err)) from err
+    benchmark = load_benchmark(options.benchmark, options.data_dir, options.nb101_tfrecord)
     if options.labels > benchmark.num_available - 2:
         raise UsageError(f"--labels={options.labels} leaves too few of the {benchmark.num_available} "
                          f"architectures of {benchmark.name} to evaluate on")
-    try:
-        config = predictor_config(benchmark.name)
-        run_record = provenance.run_record(config, benchmark.name, options.preset)  # the code as the run starts
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    logging.info("benchmark %s", benchmark.summary())
-    logging.info("predictor %s %s", options.predictor, config)
+    config, run_record = method_config(predictor_config, benchmark, options.preset, f"predictor {options.predictor}")
 
     predictor = predictors.make_predictor(options.predictor, benchmark.search_space, config)
     try:

@@ -10,10 +10,10 @@ from typing import Callable, Optional, Sequence
 import jax
 from absl import logging
 
-from jaxnas import benchmarks, checkpoint, data, distributed, metrics, outputs, plotting, provenance, search
+from jaxnas import checkpoint, distributed, metrics, outputs, plotting, search
 from jaxnas.config import Config
 from jaxnas.search import runner
-from jaxnas.workflows import RunError, UsageError
+from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config
 
 EXIT_BUDGET_NOT_REACHED = 3  # the exit status when a seed stopped at max_steps before spending its budget
 
@@ -59,18 +59,8 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
     except outputs.OutputDirError as err:
         raise RunError(str(err)) from err
     start_devices()
-    kwargs = {"tfrecord_path": options.nb101_tfrecord} if options.nb101_tfrecord else {}
-    try:
-        benchmark = benchmarks.load_benchmark(options.benchmark, options.data_dir, **kwargs)
-    except data.DataFileError as err:
-        raise RunError(str(err)) from err
-    try:
-        config = algorithm_config(benchmark.name)
-        run_record = provenance.run_record(config, benchmark.name, options.preset)  # the code as the run starts
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    logging.info("benchmark %s", benchmark.summary())
-    logging.info("algorithm %s %s", options.algorithm, config)
+    benchmark = load_benchmark(options.benchmark, options.data_dir, options.nb101_tfrecord)
+    config, run_record = method_config(algorithm_config, benchmark, options.preset, f"algorithm {options.algorithm}")
 
     algorithm = search.make_algorithm(options.algorithm, benchmark.search_space, config)
     try:
