@@ -52,3 +52,29 @@ def _absl_logger_level():
     absl_logger.setLevel(logging.NOTSET)
     yield
     absl_logger.setLevel(level)
+
+
+# Synthetic benchmarks (jaxnas.benchmarks.synthetic): made-up values over the real spaces,
+# for tests that need *some* benchmark but not a real table, so they run without data files.
+@pytest.fixture(scope="session")
+def synthetic_nb201():
+    """``nb201_synthetic``: all 15,625 NB201 cells."""
+    from jaxnas import benchmarks
+
+    return benchmarks.load_benchmark("nb201_synthetic")
+
+
+@pytest.fixture(scope="session")
+def synthetic_nb201_subset():
+    """``nb201_synthetic_subset``: half the NB201 cells, so it searches a RestrictedSpace."""
+    from jaxnas import benchmarks
+
+    return benchmarks.load_benchmark("nb201_synthetic_subset")
+
+
+@pytest.fixture(scope="session")
+def synthetic_nbgraph():
+    """``nbgraph_synthetic``: all 26,206 NAS-Bench-Graph cells."""
+    from jaxnas import benchmarks
+
+    return benchmarks.load_benchmark("nbgraph_synthetic")

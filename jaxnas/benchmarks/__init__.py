@@ -24,6 +24,12 @@ _BENCHMARKS = {
         f"nbgraph_{dataset}": ("jaxnas.benchmarks.nbgraph", "load", {"dataset": dataset})
         for dataset in NBGRAPH_DATASETS
     },
+    # Made-up values over real spaces, for tests without data files (see synthetic.py).
+    # Named <space>_synthetic so that presets.space_family gives them their space's defaults.
+    "nb201_synthetic": ("jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201}),
+    "nb201_synthetic_subset": (
+        "jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201, "coverage": 0.5}),
+    "nbgraph_synthetic": ("jaxnas.benchmarks.synthetic", "load", {"space_name": "nbgraph", "seed": 26206}),
 }
 BENCHMARK_NAMES = tuple(_BENCHMARKS)
 
