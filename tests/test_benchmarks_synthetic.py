@@ -42,6 +42,8 @@ def test_deterministic_and_reads_no_data(monkeypatch):
     assert not np.array_equal(other.reported, a.reported)
     with pytest.raises(ValueError, match="coverage"):
         synthetic.load("nb201", seed=0, coverage=0.0)
+    with pytest.raises(ValueError, match="no synthetic benchmark over space 'nb101'"):
+        synthetic.load("nb101", seed=0)
 
 
 def test_subset_searches_a_restricted_space(synthetic_nb201, synthetic_nb201_subset):

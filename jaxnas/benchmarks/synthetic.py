@@ -7,9 +7,9 @@ the tables in ``../shared/data``.
 
 The values are a smooth, structured function of the architecture, so predictors can
 learn it and searches beat random sampling: each architecture is read as categorical
-positions (every field of the space's architecture, e.g. NB201's 6 edge ops or
-NB-Graph's 4 links and 4 ops), and its score is a per-position value table plus a
-pairwise-interaction table (both drawn once from the seed), squashed into percent.
+positions (NB201: its 6 edge ops; NB-Graph: its 4 canonical links and 4 ops), and its
+score is a per-position value table plus a pairwise-interaction table (both drawn once
+from the seed), squashed into percent.
 ``signal`` and ``reported`` add independent noise to that score; the extra column
 ``synthetic_valid_12ep`` is a noisier, lower "low-fidelity" copy (an allowed AceNAS weak
 label; ``reported_name`` contains "test", so the reported column is refused as one).
@@ -23,12 +23,10 @@ from __future__ import annotations
 import itertools
 from typing import Optional
 
-import jax
 import numpy as np
 
 from jaxnas.benchmarks.base import Benchmark
-from jaxnas.spaces import base as spaces_base
-from jaxnas.spaces import get_space
+from jaxnas.spaces import get_space, nb201
 
 # Scale of the pieces, in percent: mid-range score, half-range of the squashed score, and
 # the noise of each column (reported and signal disagree like two trainings of one cell).
@@ -38,15 +36,23 @@ _LOW_FIDELITY_NOISE = 2.0
 _INTERACTION_SHARE = 0.2  # of the score's variance
 
 
-def _categorical_positions(space: spaces_base.SearchSpace) -> np.ndarray:
-    """int64[num_architectures, P]: every integer field of every architecture, each column
-    shifted to start at 0 (so it indexes a value table)."""
-    leaves = jax.tree_util.tree_leaves(spaces_base.as_numpy_tree(space.all_architectures()))
-    columns = np.concatenate(
-        [leaf.reshape(space.num_architectures, -1) for leaf in leaves],
-        axis=1,
-    ).astype(np.int64)
-    return columns - columns.min(axis=0)
+def _nb201_positions(space) -> np.ndarray:
+    """int64[15625, 6]: each cell's op per edge (the enumeration is their mixed-radix code)."""
+    radix = nb201.NUM_OPS ** np.arange(nb201.NUM_EDGES - 1, -1, -1)
+    return np.arange(space.num_architectures)[:, None] // radix % nb201.NUM_OPS
+
+
+def _nbgraph_positions(space) -> np.ndarray:
+    """int64[N, 8]: each row's canonical links and ops (read off its hash)."""
+    from jaxnas.spaces import nbgraph  # lazy: its package is needed only for this space
+
+    links, ops = nbgraph.decode_hash(space.hashes)
+    return np.concatenate([links, ops], axis=1).astype(np.int64)
+
+
+# Each architecture as categorical positions, computed on the host from the enumeration
+# (building them through the spaces' jitted from_index would cost seconds per load).
+_POSITIONS = {"nb201": _nb201_positions, "nbgraph": _nbgraph_positions}
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -74,11 +80,13 @@ def load(space_name: str, seed: int, coverage: float = 1.0, data_dir: Optional[s
     ``<space_name>_synthetic``, or ``<space_name>_synthetic_subset`` when ``coverage < 1``.
     """
     del data_dir
+    if space_name not in _POSITIONS:
+        raise ValueError(f"no synthetic benchmark over space {space_name!r}; choose from {sorted(_POSITIONS)}")
     if not 0.0 < coverage <= 1.0:
         raise ValueError(f"coverage must be in (0, 1], got {coverage}")
     space = get_space(space_name)
     rng = np.random.default_rng(seed)
-    score = _score(_categorical_positions(space), rng)
+    score = _score(_POSITIONS[space_name](space), rng)
     accuracy = _CENTRE + _HALF_RANGE * np.tanh(score / 2.0)
     n = space.num_architectures
 
