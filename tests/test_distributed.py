@@ -35,7 +35,7 @@ def _free_port() -> int:
 
 
 def _search_args(algorithm: str, out: pathlib.Path, budget: int = 20) -> list[str]:
-    return [sys.executable, "-m", "experiments.search", "--benchmark=nb201_cifar10", f"--algorithm={algorithm}",
+    return [sys.executable, "-m", "experiments.search", "--benchmark=nb201_synthetic", f"--algorithm={algorithm}",
             f"--budget={budget}", "--seeds=4", f"--output_dir={out}", *TINY[algorithm]]
 
 

@@ -63,7 +63,7 @@ def test_impossible_budget_and_used_checkpoint_dir_are_refused(tmp_path):
     ckpt = checkpoint.Checkpointer(used, {"another": "run"}, resume=False)
     ckpt.save(5, {"x": jnp.zeros(3)})
     ckpt.close()
-    proc = _run("search", "--benchmark=nb201_cifar10", "--budget=10", f"--checkpoint_dir={used}",
+    proc = _run("search", "--benchmark=nb201_synthetic", "--budget=10", f"--checkpoint_dir={used}",
                 f"--output_dir={tmp_path / 'out'}")
     _assert_clean_error(proc, "already holds checkpoints (5); pass --resume to continue that run, --overwrite")
     assert (used / "5").is_dir()
@@ -75,7 +75,7 @@ def test_budget_not_reached_is_stated_and_exits_3(tmp_path):
     ckpt = checkpoint.Checkpointer(used, {"another": "run"}, resume=False)
     ckpt.save(5, {"x": jnp.zeros(3)})
     ckpt.close()
-    proc = _run("search", "--benchmark=nb201_cifar10", "--algorithm=random", "--budget=20", "--seeds=2",
+    proc = _run("search", "--benchmark=nb201_synthetic", "--algorithm=random", "--budget=20", "--seeds=2",
                 "--max_steps=1", f"--checkpoint_dir={used}", "--overwrite", f"--output_dir={tmp_path / 'out'}")
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "budget 20 NOT REACHED by 2 of 2 seeds" in proc.stdout and ", budget 20:" not in proc.stdout
@@ -97,7 +97,7 @@ def test_cut_short_write_keeps_the_previous_files(tmp_path):
     (out / "curve.png").write_bytes(b"previous good plot")
 
     # Files may not grow past 16 KiB: the plot (tens of KiB) is cut short, as on a full disk.
-    proc = _run("search", "--benchmark=nb201_cifar10", "--algorithm=random", "--budget=10", "--seeds=1",
+    proc = _run("search", "--benchmark=nb201_synthetic", "--algorithm=random", "--budget=10", "--seeds=1",
                 f"--output_dir={out}", file_size_kib=16)
     _assert_clean_error(proc, "files already there are unchanged")
     assert (out / "curve.png").read_bytes() == b"previous good plot"

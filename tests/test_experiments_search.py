@@ -17,16 +17,16 @@ def _run(*args):
 
 
 def test_cli_writes_results_and_plot(tmp_path):
-    proc = _run("--benchmark=nb201_cifar10", "--algorithm=evolution", "--budget=30", "--seeds=3",
+    proc = _run("--benchmark=nb201_synthetic", "--algorithm=evolution", "--budget=30", "--seeds=3",
                 "--evolution_population_size=10", f"--output_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["benchmark"] == "nb201_cifar10" and results["algorithm"] == "evolution"
+    assert results["benchmark"] == "nb201_synthetic" and results["algorithm"] == "evolution"
     assert results["budget"] == 30 and results["seeds"] == 3
     assert results["config"]["population_size"] == 10
     assert len(results["curve"]["mean"]) == 30 and len(results["final"]["per_seed"]) == 3
     assert (tmp_path / "curve.png").stat().st_size > 1000
-    assert "best cifar10_test_200ep" in proc.stdout
+    assert "best synthetic_test_200ep" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -36,8 +36,8 @@ def test_cli_writes_results_and_plot(tmp_path):
         (["--algorithm=annealing"], "value should be one of"),
         (["--budget=0"], "not a positive integer"),
         (["--algorithm=random", "--evolution_population_size=5"], "given but --algorithm=random"),
-        (["--benchmark=nb201_cifar10", "--evolution_tournament_size=50"], "tournament_size"),
-        (["--benchmark=nb201_cifar10", "--data_dir=/nonexistent"], "nb201.npz' not found"),
+        (["--benchmark=nb201_synthetic", "--evolution_tournament_size=50"], "tournament_size"),
+        (["--benchmark=nb201_cifar10", "--data_dir=/nonexistent"], "nb201.npz' not found"),  # needs no data
     ],
 )
 def test_cli_bad_input(tmp_path, args, message):
@@ -54,7 +54,7 @@ def test_workflow_runs_without_flags(tmp_path):
     from jaxnas.workflows import UsageError
     from jaxnas.workflows import search as workflow
 
-    options = workflow.Options(benchmark="nb201_cifar10", algorithm="random", budget=10, seeds=2, seed=0,
+    options = workflow.Options(benchmark="nb201_synthetic", algorithm="random", budget=10, seeds=2, seed=0,
                                output_dir=str(tmp_path), data_dir=None, nb101_tfrecord=None, report_at=["5"],
                                max_steps=None, num_devices=None, checkpoint_dir=None, checkpoint_every_steps=None,
                                resume=False, overwrite=False, preset="default", command="test")

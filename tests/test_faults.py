@@ -147,8 +147,8 @@ def test_nb201_index_refuses_float_ops_at_trace_time():
     assert int(jax.jit(space.index)(space.from_index(1234))) == 1234  # correct input unchanged
 
 
-def test_out_of_range_indices_give_invalid_architectures():
-    bench = benchmarks.load_benchmark("nb201_cifar10")
+def test_out_of_range_indices_give_invalid_architectures(synthetic_nb201):
+    bench = synthetic_nb201
     space = bench.space
     cells = space.from_index_batch(jnp.array([15625, -1, 2 * 15625 + 3, 0, 15624]))
     indices = space.index_batch(cells)
@@ -272,8 +272,8 @@ def test_orbax_info_logs_are_off(tmp_path, caplog):
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return benchmarks.load_benchmark("nb201_cifar10")
+def bench(synthetic_nb201):
+    return synthetic_nb201
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxnas import benchmarks, predictor_eval
+from jaxnas import predictor_eval
 from jaxnas.predictors.base import Predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,14 +34,14 @@ def _oracle_predictor(benchmark, noise=0.0):
 
 
 @pytest.fixture(scope="module")
-def bench():
-    """NB201 CIFAR-10 restricted to 1,500 cells (NaN elsewhere): the protocol is the same
-    and the O(n^2) Kendall tau stays cheap."""
-    full = benchmarks.load_benchmark("nb201_cifar10")
+def bench(synthetic_nb201):
+    """The synthetic NB201 benchmark restricted to 1,500 cells (NaN elsewhere): the protocol
+    is the same and the O(n^2) Kendall tau stays cheap."""
+    full = synthetic_nb201
     keep = np.zeros(full.space.num_architectures, bool)
     keep[np.random.default_rng(0).choice(full.space.num_architectures, 1500, replace=False)] = True
     mask = lambda column: np.where(keep, column, np.nan).astype(np.float32)
-    return dataclasses.replace(full, name="nb201_cifar10_small", signal=mask(full.signal),
+    return dataclasses.replace(full, name="nb201_synthetic_small", signal=mask(full.signal),
                                reported=mask(full.reported), columns={})
 
 
@@ -99,7 +99,7 @@ def _run(*args):
 
 @pytest.mark.slow
 def test_cli_writes_results_and_scatter(tmp_path):
-    proc = _run("--predictor=gcn", "--benchmark=nb201_cifar10", "--labels=20", "--seeds=2", "--gcn_epochs=3",
+    proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--labels=20", "--seeds=2", "--gcn_epochs=3",
                 "--gcn_hidden=8", "--gcn_fc_hidden=8", f"--output_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -121,7 +121,7 @@ def test_cli_writes_results_and_scatter(tmp_path):
     (["--predictor=gcn", "--labels=20", "--seeds=1", "--num_devices=64"], "xla_force_host_platform_device_count"),
 ])
 def test_cli_bad_input(tmp_path, args, message):
-    proc = _run(*args, f"--output_dir={tmp_path}")
+    proc = _run("--benchmark=nb201_synthetic", *args, f"--output_dir={tmp_path}")
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
     assert not (tmp_path / "results.json").exists()

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnas import benchmarks, predictor_eval, presets, provenance, search
+from jaxnas import predictor_eval, presets, provenance, search
 from jaxnas.predictors import acenas
 from jaxnas.predictors.base import Predictor
 from jaxnas.search import predictor_search, runner
@@ -21,14 +21,14 @@ LEAK = 1000.0  # the fixture's reported column sits this far above its signal
 
 
 @pytest.fixture(scope="module")
-def leaky_bench():
-    """NB201 over 1,500 cells whose reported column is the signal + 1000: any reported
-    value that reaches a predictor is unmistakable."""
-    full = benchmarks.load_benchmark("nb201_cifar10")
+def leaky_bench(synthetic_nb201):
+    """NB201 (synthetic) over 1,500 cells whose reported column is the signal + 1000: any
+    reported value that reaches a predictor is unmistakable."""
+    full = synthetic_nb201
     keep = np.zeros(full.space.num_architectures, bool)
     keep[np.random.default_rng(0).choice(full.space.num_architectures, 1500, replace=False)] = True
     signal = np.where(keep, full.signal, np.nan).astype(np.float32)
-    return dataclasses.replace(full, name="nb201_cifar10_leak", signal=signal, reported=signal + LEAK, columns={})
+    return dataclasses.replace(full, name="nb201_synthetic_leak", signal=signal, reported=signal + LEAK, columns={})
 
 
 def _spy_predictor(seen: list) -> Predictor:
@@ -78,11 +78,11 @@ def _run_search(*args):
 
 
 @pytest.mark.parametrize("spec,column", [
-    ("nb201_cifar10:reported", "cifar10_test_200ep"),  # the reported column is the test split
-    ("nb201_cifar10:signal", "own signal column"),
+    ("nb201_synthetic:reported", "synthetic_test_200ep"),  # the reported column is the test split
+    ("nb201_synthetic:signal", "own signal column"),
 ])
 def test_search_cli_refuses_weak_labels_around_the_ledger(tmp_path, spec, column):
-    proc = _run_search("--benchmark=nb201_cifar10", "--algorithm=acenas", "--budget=20", "--seeds=1",
+    proc = _run_search("--benchmark=nb201_synthetic", "--algorithm=acenas", "--budget=20", "--seeds=1",
                        f"--acenas_weak_labels={spec}", "--acenas_allow_table_weak_labels", f"--output_dir={tmp_path}")
     assert proc.returncode != 0
     assert column in proc.stderr + proc.stdout
@@ -91,14 +91,14 @@ def test_search_cli_refuses_weak_labels_around_the_ledger(tmp_path, spec, column
 
 
 def test_search_cli_refuses_tables_without_the_flag(tmp_path):
-    proc = _run_search("--benchmark=nb201_cifar10", "--algorithm=acenas", "--budget=20", "--seeds=1",
-                       "--acenas_weak_labels=nb201_cifar10:cifar10_valid_12ep", f"--output_dir={tmp_path}")
+    proc = _run_search("--benchmark=nb201_synthetic", "--algorithm=acenas", "--budget=20", "--seeds=1",
+                       "--acenas_weak_labels=nb201_synthetic:synthetic_valid_12ep", f"--output_dir={tmp_path}")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "--acenas_allow_table_weak_labels" in proc.stderr + proc.stdout
 
 
 def test_results_record_git_preset_and_weak_labels(tmp_path):
-    proc = _run_search("--benchmark=nb201_cifar10", "--algorithm=random", "--budget=10", "--seeds=2",
+    proc = _run_search("--benchmark=nb201_synthetic", "--algorithm=random", "--budget=10", "--seeds=2",
                        "--report_at=5,10", f"--output_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -108,16 +108,17 @@ def test_results_record_git_preset_and_weak_labels(tmp_path):
     assert {"mean", "std", "sem", "median", "fraction_at_optimum", "per_seed"} <= set(stats)
     assert stats["std"] == pytest.approx(np.std(stats["per_seed"], ddof=1))
     # An AceNAS config declares its weak labels; a table is labelled table-assisted.
-    config = dataclasses.replace(search.config_class("acenas").for_benchmark("nb201_cifar10"),
-                                 weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True)
-    record = provenance.run_record(config, "nb201_cifar10", "default")
+    config = dataclasses.replace(search.config_class("acenas").for_benchmark("nb201_synthetic"),
+                                 weak_labels="nb201_synthetic:synthetic_valid_12ep", allow_table_weak_labels=True)
+    record = provenance.run_record(config, "nb201_synthetic", "default")
+    # 15,625 cells x 12 epochs / the reported column's 200 epochs.
     assert record["table_assisted"] is True and record["weak_labels"]["full_training_equivalents"] == 937.5
-    default = search.config_class("acenas").for_benchmark("nb201_cifar10")
-    plain = provenance.run_record(default, "nb201_cifar10", "paper")
+    default = search.config_class("acenas").for_benchmark("nb201_synthetic")
+    plain = provenance.run_record(default, "nb201_synthetic", "paper")
     assert plain["table_assisted"] is False and plain["weak_labels"]["kind"] == "none" and plain["preset"] == "paper"
     # A config that names another benchmark as the searched one would dodge the refusals.
     with pytest.raises(ValueError, match="searched_benchmark"):
-        provenance.run_record(config, "nb201_cifar10_12ep")
+        provenance.run_record(config, "nb201_synthetic_subset")
 
 
 def test_git_state_outside_a_checkout(tmp_path):

@@ -15,7 +15,7 @@ MESH_SCRIPT = r"""
 import numpy as np
 from jaxnas import benchmarks, search
 from jaxnas.search import runner
-bench = benchmarks.load_benchmark("nb201_cifar10")
+bench = benchmarks.load_benchmark("nb201_synthetic")
 results = {}
 for name in ["random", "evolution"]:
     algorithm = search.make_algorithm(name, bench.space, search.config_class(name)())
@@ -80,7 +80,7 @@ def test_cpu_devices_made_unless_xla_flags_say_otherwise(tmp_path):
     # The entry point's flag, before any JAX operation: 2 CPU devices, both used by 2 seeds.
     del env["XLA_FLAGS"]
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.search", "--benchmark=nb201_cifar10", "--budget=10", "--seeds=2",
+        [sys.executable, "-m", "experiments.search", "--benchmark=nb201_synthetic", "--budget=10", "--seeds=2",
          "--cpu_devices=2", f"--output_dir={tmp_path}"],
         cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -89,7 +89,7 @@ def test_cpu_devices_made_unless_xla_flags_say_otherwise(tmp_path):
 
 def test_too_many_devices_is_a_clear_error(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.search", "--benchmark=nb201_cifar10", "--budget=10",
+        [sys.executable, "-m", "experiments.search", "--benchmark=nb201_synthetic", "--budget=10",
          "--seeds=2", "--num_devices=64", f"--output_dir={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
@@ -97,7 +97,7 @@ def test_too_many_devices_is_a_clear_error(tmp_path):
 
 
 def _search(out, *extra):
-    return [sys.executable, "-m", "experiments.search", "--benchmark=nb201_cifar10",
+    return [sys.executable, "-m", "experiments.search", "--benchmark=nb201_synthetic",
             "--algorithm=evolution", "--budget=300", "--seeds=4", f"--output_dir={out}", *extra]
 
 

@@ -5,14 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import benchmarks, search
+from jaxnas import search
 from jaxnas.search import evolution, runner
 from jaxnas.search.base import SearchAlgorithm
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return benchmarks.load_benchmark("nb201_cifar10")
+def bench(synthetic_nb201):
+    return synthetic_nb201
 
 
 def _run(bench, name, budget, seeds, seed=0, **kwargs):

@@ -160,7 +160,7 @@ def _run(*args):
 
 
 def test_cli_writes_results(tmp_path):
-    proc = _run("--predictor=gcn", "--benchmark=nb201_cifar10", "--batch_sizes=4,16", "--train_batch_size=8",
+    proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--batch_sizes=4,16", "--train_batch_size=8",
                 "--repeats=1", "--torch=false", "--all_cells_chunks=1024,4096", f"--output_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
