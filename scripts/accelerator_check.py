@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import predictor_throughput
-from jaxnas import benchmarks, outputs, parsec, search, throughput
-from jaxnas.models import darts_network
+from jaxnas import benchmarks, outputs, search, throughput
+from jaxnas.weight_sharing import darts_network, parsec
 from jaxnas.search import runner
 
 PREDICTORS = ("gcn", "nao", "acenas", "assessor")

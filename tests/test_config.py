@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from jaxnas import parsec, predictors, search, supernet
+from jaxnas import predictors, search
+from jaxnas.weight_sharing import parsec, supernet
 from jaxnas.config import Config, field
 
 
