@@ -126,9 +126,10 @@ class Config:
         # the combined config's own, as it does in flags and results.json.
         if not name.startswith("__"):
             for config_field in dataclasses.fields(self):
-                held = self.__dict__.get(config_field.name)
-                if is_part(config_field) and held is not None and name in held.flat():
-                    return held.flat()[name]
+                held = self.__dict__.get(config_field.name)  # absent while unpickling
+                values = held.flat() if is_part(config_field) and held is not None else {}
+                if name in values:
+                    return values[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def validate(self) -> None:
