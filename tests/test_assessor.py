@@ -1,3 +1,5 @@
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -170,7 +172,7 @@ def cache(tmp_path, monkeypatch):
 def test_assessor_predictor_end_to_end(space, cache):
     config = assessor.AssessorConfig(**SMALL)
     predictor = predictors.make_predictor("assessor", space, config)
-    assert list((cache / "assessor").glob("nb201_*.npz"))  # embeddings cached
+    assert list((cache / "assessor").glob("autoencoder_nb201_*.npz"))  # embeddings cached
     pretrained = assessor.pretrained_autoencoder(space, config)
     chex.assert_shape(pretrained["embeddings"], (space.num_architectures, space.max_nodes * 4))
 
@@ -189,6 +191,29 @@ def test_assessor_predictor_end_to_end(space, cache):
     # Out of the domain -> NaN (not a guess).
     bad = nb201.NB201Cell(ops=jnp.full((1, 6), 9, jnp.int32))
     assert bool(jnp.isnan(predictor.predict(state, bad))[0])
+
+
+def test_autoencoder_cache_round_trips(space, cache, monkeypatch):
+    config = assessor.AssessorConfig(ae_hidden=8, ae_latent=2, ae_epochs=1, ae_batch_size=1024)
+    built, from_cache = assessor.load_or_train_autoencoder(space, config)
+    assert not from_cache
+    [path] = (cache / "assessor").glob("autoencoder_nb201_*.npz")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached auto-encoder should have been loaded")
+
+    monkeypatch.setattr(assessor, "train_autoencoder", no_training)
+    loaded, from_cache = assessor.load_or_train_autoencoder(space, config)
+    assert from_cache and loaded.keys() == built.keys()
+    for name in built:
+        np.testing.assert_array_equal(loaded[name], built[name])
+    # Other settings: another file, not this one.
+    other = assessor._autoencoder_cache(space, dataclasses.replace(config, ae_seed=1))
+    assert other.path != path and other.path.parent == path.parent
+    # A damaged file is rebuilt (here: training is called).
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(AssertionError, match="should have been loaded"):
+        assessor.load_or_train_autoencoder(space, config)
 
 
 def test_assessor_attaches_cells_outside_a_partial_pool(space, cache):

@@ -60,8 +60,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import time
 from typing import Any, NamedTuple, Optional
 
@@ -73,7 +71,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxnas import chunking, data, presets, training
+from jaxnas import cache, chunking, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
 from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
@@ -217,20 +215,22 @@ def _domain_space(space: spaces_base.SearchSpace) -> spaces_base.SearchSpace:
     return getattr(space, "inner", space)
 
 
-def _ae_cache_key(space: spaces_base.SearchSpace, config: AssessorConfig) -> str:
-    description = json.dumps({"space": space.name, "rows": int(space.num_architectures),
-                              "types": int(space.num_node_types), "nodes": int(space.max_nodes),
-                              "version": AE_CACHE_VERSION, **config.autoencoder_fields()}, sort_keys=True)
-    return f"{space.name}_{hashlib.sha1(description.encode()).hexdigest()[:12]}"
+def _autoencoder_cache(space: spaces_base.SearchSpace, config: AssessorConfig) -> Optional[cache.Entry]:
+    settings = {"rows": int(space.num_architectures), "types": int(space.num_node_types),
+                "nodes": int(space.max_nodes), **config.autoencoder_fields()}
+    return cache.entry(f"autoencoder_{space.name}", AE_CACHE_VERSION, settings, subfolder="assessor")
 
 
-@functools.lru_cache(maxsize=8)
-def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
-    config = AssessorConfig(**dict(ae_key))
-    path = data.cache_dir() / "assessor" / f"{_ae_cache_key(space, config)}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as cached:
-            return {k: cached[k] for k in cached.files}
+def _is_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig, arrays) -> bool:
+    """Whether cached arrays hold every stored field and this space's embeddings."""
+    shape = (space.num_architectures, space.max_nodes * config.ae_latent)
+    return (all(k in arrays for k in ("embeddings", "epoch_losses", "final_loss", "exact_fraction"))
+            and arrays["embeddings"].shape == shape)
+
+
+def _train_and_encode(space: spaces_base.SearchSpace, config: AssessorConfig) -> dict:
+    """Trains the auto-encoder on every cell of ``space`` and encodes them all (the cached
+    arrays of :func:`pretrained_autoencoder`)."""
     start = time.perf_counter()
     graphs = jax.jit(lambda: gcn.cell_graphs(space, space.all_architectures()))()
     params, losses = jax.jit(functools.partial(train_autoencoder, space=space, config=config))(
@@ -249,11 +249,21 @@ def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
     logging.info("assessor auto-encoder for %s: %d cells, loss %.3f -> %.3f, exact reconstruction %.3f, %.1fs",
                  space.name, space.num_architectures, float(losses[0]), float(losses[-1]),
                  float(result["exact_fraction"]), float(result["train_seconds"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **result)
-    tmp.replace(path)
     return result
+
+
+def load_or_train_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> tuple[dict, bool]:
+    """(the auto-encoder's arrays for ``space``, whether they came from the disk cache):
+    read from ``$JAXNAS_CACHE/assessor/autoencoder_<space>_<digest>.npz`` (keyed by the
+    space's sizes, the auto-encoder fields and :data:`AE_CACHE_VERSION`), else trained
+    and saved there. ``space`` is the full space (see :func:`pretrained_autoencoder`)."""
+    return cache.load_or_build(_autoencoder_cache(space, config), functools.partial(_train_and_encode, space, config),
+                               valid=functools.partial(_is_autoencoder, space, config))
+
+
+@functools.lru_cache(maxsize=8)
+def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
+    return load_or_train_autoencoder(space, AssessorConfig(**dict(ae_key)))[0]
 
 
 def pretrained_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> dict:
