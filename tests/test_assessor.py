@@ -9,7 +9,7 @@ import pytest
 
 from jaxnas import metrics, predictors, training
 from jaxnas.models import relation_gcn
-from jaxnas.predictors import assessor, gcn
+from jaxnas.predictors import assessor, base, gcn
 from jaxnas.spaces import nb201
 
 
@@ -44,6 +44,23 @@ def test_autoencoder_reduces_reconstruction_loss(space):
     chex.assert_shape([z, loss_after, exact], [(128, space.max_nodes * config.ae_latent), (128,), (128,)])
     assert float(loss_after.mean()) < 0.5 * float(loss_before.mean())
     assert float(losses[-1]) < 0.5 * float(losses[0])
+
+
+def test_autoencoder_network_is_what_train_autoencoder_fits(space):
+    config = assessor.AssessorConfig(ae_hidden=8, ae_latent=2, ae_epochs=1, ae_batch_size=32)
+    graphs = gcn.cell_graphs(space, space.from_index_batch(jnp.arange(0, 15625, 500)))  # 32 cells
+    network = assessor.autoencoder_network(space, config)
+    key = jax.random.key(0)
+    params, losses = assessor.train_autoencoder(key, space, graphs, config)
+    # One epoch of one full minibatch = one step of the shared loop from network.init.
+    params0 = network.init(jax.random.split(key)[0], jax.tree_util.tree_map(lambda a: a[:1], graphs))
+    stepped, _, loss0 = base.network_train_step(
+        network, params0, network.optimizer.init(params0), graphs, jnp.zeros((32,)), jax.random.key(1))
+    np.testing.assert_allclose(losses[0], loss0, rtol=1e-5)
+    chex.assert_trees_all_close(params, stepped, rtol=1e-4, atol=1e-6)
+    # apply: each cell's reconstruction loss, as encode_all computes it.
+    _, per_cell, _ = assessor.encode_all(space, config, params, graphs, chunk=32)
+    np.testing.assert_allclose(network.apply(params, graphs), per_cell, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- relation graph

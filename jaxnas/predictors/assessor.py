@@ -76,7 +76,7 @@ from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
 from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
 from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, normalise, propagate_hops
-from jaxnas.predictors.base import Predictor, PredictorNetwork
+from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
 
 AE_CACHE_VERSION = 3  # bump when the auto-encoder, its training or the cached fields change
@@ -172,24 +172,33 @@ def make_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> 
     return ArchAutoEncoder(space.max_nodes, space.num_node_types, config.ae_hidden, config.ae_layers, config.ae_latent)
 
 
+def autoencoder_network(space: spaces_base.SearchSpace, config: AssessorConfig) -> PredictorNetwork:
+    """The auto-encoder stage as a network over per-architecture CellGraph arrays. It
+    needs no labels (each cell is its own target, ``targets`` is ignored): ``apply`` is
+    each cell's reconstruction loss, ``loss`` their weighted mean; Adam."""
+    model = make_autoencoder(space, config)
+
+    def init(key, graphs):
+        return model.init(key, gcn.batch_graphs(space, graphs))
+
+    def apply(params, graphs):
+        adj_logits, op_logits = model.apply(params, gcn.batch_graphs(space, graphs))
+        return reconstruction_loss(adj_logits, op_logits, graphs)[0]
+
+    def loss(params, graphs, targets, weights, key):
+        del targets, key  # unsupervised; no dropout
+        return training.weighted_mean(apply(params, graphs), weights)
+
+    return PredictorNetwork(init, apply, loss, optax.adam(config.ae_learning_rate))
+
+
 def train_autoencoder(key: jax.Array, space: spaces_base.SearchSpace, graphs: spaces_base.CellGraph,
                       config: AssessorConfig) -> tuple[Any, jax.Array]:
     """Trains the auto-encoder on ``graphs`` (per-architecture CellGraph arrays) without
     labels; returns (params, mean loss per epoch). Jittable (space/config static)."""
-    model = make_autoencoder(space, config)
-    init_key, train_key = jax.random.split(key)
-    params = model.init(init_key, gcn.batch_graphs(space, jax.tree_util.tree_map(lambda a: a[:1], graphs)))
-    optimizer = optax.adam(config.ae_learning_rate)
-
-    def loss_fn(params, batch, weights, step_key):
-        del step_key
-        adj_logits, op_logits = model.apply(params, gcn.batch_graphs(space, batch))
-        loss, exact = reconstruction_loss(adj_logits, op_logits, batch)
-        return training.weighted_mean(loss, weights), {"exact": training.weighted_mean(exact, weights)}
-
-    state, losses = training.train(train_key, training.init_state(params, optimizer), graphs, loss_fn, optimizer,
-                                   config.ae_batch_size, config.ae_epochs)
-    return state.params, losses
+    num_cells = jax.tree_util.tree_leaves(graphs)[0].shape[0]
+    return fit_network(key, autoencoder_network(space, config), graphs, jnp.zeros((num_cells,), jnp.float32),
+                       config.ae_batch_size, config.ae_epochs)
 
 
 def encode_and_reconstruct(model: "ArchAutoEncoder", space: spaces_base.SearchSpace, params,
