@@ -23,7 +23,6 @@ from absl import app, flags
 
 from jaxnas import benchmarks, throughput, workflows
 from jaxnas.workflows import throughput as throughput_workflow
-from jaxnas.workflows.throughput import measure  # noqa: F401 - scripts.accelerator_check measures through it
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("predictor", "gcn", sorted(throughput.ADAPTERS), "Predictor to measure.")
