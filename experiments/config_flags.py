@@ -1,5 +1,6 @@
 """Flags for registered configs: one `--<name>_<field>` flag per hyperparameter of every
-registered algorithm or predictor, unset (None) unless the user gives it; and the device
+registered algorithm or predictor (a combined config's parts flattened: ``--gcn_hidden``
+for the predictor part's ``hidden``), unset (None) unless the user gives it; and the device
 flags the seed-sharded entry points share.
 
 A config flag's help is the field's declared help (``jaxnas.config.field``) and its
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import typing
 from typing import Callable, Iterable
 
 from absl import app, flags
@@ -26,25 +26,22 @@ _TYPES = {int: flags.DEFINE_integer, float: flags.DEFINE_float, bool: flags.DEFI
 def define(names: Iterable[str], config_class: Callable) -> None:
     for name in names:
         config_cls = config_class(name)
-        types = typing.get_type_hints(config_cls)
-        defaults = {bench: config_cls.for_benchmark(bench) for bench in benchmarks.BENCHMARK_NAMES}
-        for field in dataclasses.fields(config_cls):
-            default = _defaults_text({b: getattr(c, field.name) for b, c in defaults.items()})
-            _TYPES[types[field.name]](f"{name}_{field.name}", None,
-                                      f"{_sentence(help_text(field))} (default {default}).")
+        defaults = {bench: config_cls.for_benchmark(bench).flat() for bench in benchmarks.BENCHMARK_NAMES}
+        for field, field_type in config_cls.leaf_fields():
+            default = _defaults_text({b: values[field.name] for b, values in defaults.items()})
+            _TYPES[field_type](f"{name}_{field.name}", None, f"{_sentence(help_text(field))} (default {default}).")
 
 
 def define_fields(config_cls: type, note: Callable[[dataclasses.Field], str] = lambda field: "") -> None:
-    """One flag ``--<field>`` per field of ``config_cls``, its default the field's (absl shows
-    it), its help the field's declared help and ``note(field)``; a field with choices is an
-    enum flag."""
-    types = typing.get_type_hints(config_cls)
-    for field in dataclasses.fields(config_cls):
+    """One flag ``--<field>`` per hyperparameter of ``config_cls``, its default the field's
+    (absl shows it), its help the field's declared help and ``note(field)``; a field with
+    choices is an enum flag."""
+    for field, field_type in config_cls.leaf_fields():
         text = " ".join(filter(None, [help_text(field), note(field)]))
         if "choices" in field.metadata:
             flags.DEFINE_enum(field.name, field.default, list(field.metadata["choices"]), text)
         else:
-            _TYPES[types[field.name]](field.name, field.default, text)
+            _TYPES[field_type](field.name, field.default, text)
 
 
 def _sentence(text: str) -> str:
@@ -79,12 +76,9 @@ def config(name: str, config_class: Callable, benchmark: str, preset: str = "def
     """``name``'s configuration ``preset`` (jaxnas.presets: the project default or the
     paper's) for ``benchmark``, with any flags the user set applied, validated."""
     result = presets.config(config_class(name), benchmark, preset)
-    overrides = {
-        field.name: FLAGS[f"{name}_{field.name}"].value
-        for field in dataclasses.fields(result)
-        if FLAGS[f"{name}_{field.name}"].value is not None
-    }
-    result = dataclasses.replace(result, **overrides)
+    overrides = {field: FLAGS[f"{name}_{field}"].value for field in result.flat()
+                 if FLAGS[f"{name}_{field}"].value is not None}
+    result = result.replace(**overrides)
     result.validate()
     return result
 
@@ -93,7 +87,7 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
     """UsageError if flags of a config other than ``selected`` were given."""
     for name in names:
         if name != selected:
-            given = [f.name for f in dataclasses.fields(config_class(name)) if FLAGS[f"{name}_{f.name}"].present]
+            given = [f.name for f, _ in config_class(name).leaf_fields() if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
 

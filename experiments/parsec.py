@@ -3,7 +3,7 @@ r"""PARSEC architecture search on real images (NB201 or DARTS cell space).
     nice -n 10 python -m experiments.parsec --space=nb201 --seeds=5 --output_dir=runs/parsec_nb201
     python -m experiments.parsec --preset=paper --seeds=5 --output_dir=runs/parsec_paper   # an accelerator
 
-Every setting that changes the result is a field of ``jaxnas.parsec.Config`` and has one
+Every setting that changes the result is a field of ``jaxnas.weight_sharing.parsec.Config`` and has one
 flag here, generated from the dataclass (help text and default from the field; the
 defaults are the CPU preset, ``--preset=paper`` swaps in NB201's search setting for any
 flag not given). Per seed: hold ``num_valid`` training images out as a validation
@@ -41,7 +41,8 @@ import sys
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import parsec, workflows
+from jaxnas import workflows
+from jaxnas.weight_sharing import parsec
 from jaxnas.workflows import parsec as parsec_workflow
 
 FLAGS = flags.FLAGS

@@ -20,272 +20,35 @@ code; nothing in it may be used to choose a setting.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import pathlib
-import re
-import shlex
-import subprocess
 import sys
-import time
 
-import numpy as np
 from absl import app, flags
 
+from jaxnas import workflows
+from jaxnas.workflows import results_plan as results_plan_workflow
+
 FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    """The command-line flags (defined only when run as a program, so tests can import it)."""
-    flags.DEFINE_enum("stage", "evaluation", ["tuning", "evaluation"], "Which runs: tuning (seeds 100+) or evaluation "
-                      "(seeds 0-19).")
-    flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tune17 or runs/results by stage).")
-    flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
-    flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
-    flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
-    flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
-
-
-EVALUATION_SEEDS = ("--seeds=20", "--seed=0")
-SEARCH_BUDGETS = {  # benchmark -> {method group: (budget, report_at)}
-    "nb201_cifar10": {"all": (150, "50,100,150")},
-    "nbgraph_cora": {"all": (150, "50,100,150")},
-    "nb101_subset": {"long": (1000, "100,150,300,1000"), "predictor": (300, "100,150,300")},
-}
-# Table-assisted AceNAS variants: a whole benchmark column as weak labels (labelled in results).
-TABLE_WEAK_LABELS = {
-    "nb201_cifar10": "nb201_cifar10:cifar10_valid_12ep",
-    "nbgraph_cora": "nbgraph_citeseer:signal",
-    "nb101_subset": "nb101_subset:val_acc_36ep",
-}
-SUPERNET = "supernet_nb201"  # folder of the NB201 supernet's weak_labels.npz (AceNAS on nb201)
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    folder: str  # under --runs; the command writes there
-    module: str
-    args: tuple
-    needs: tuple = ()  # folders (under --runs) whose outputs must exist first
-    output: str = "results.json"  # the file that marks the step done
-
-    def command(self, root: pathlib.Path) -> list:
-        args = [a.replace("{runs}", str(root)) for a in self.args]
-        return [sys.executable, "-m", self.module, *args, f"--output_dir={root / self.folder}"]
-
-
-def _search(folder, benchmark, algorithm, budget, report_at, *extra, needs=()):
-    return Step(folder, "experiments.search", (f"--benchmark={benchmark}", f"--algorithm={algorithm}",
-                                               f"--budget={budget}", f"--report_at={report_at}", *EVALUATION_SEEDS,
-                                               *extra), needs)
-
-
-def _eval(folder, benchmark, predictor, labels, *extra, needs=(), seeds=EVALUATION_SEEDS):
-    return Step(folder, "experiments.predictor_eval", (f"--predictor={predictor}", f"--benchmark={benchmark}",
-                                                       f"--labels={labels}", *seeds, "--seed_batch=5", *extra), needs)
-
-
-def evaluation_steps() -> list:
-    supernet_file = f"--acenas_weak_labels={{runs}}/{SUPERNET}/weak_labels.npz"
-    steps = [Step(SUPERNET, "experiments.supernet", ("--space=nb201",), output="weak_labels.npz")]
-    for benchmark, budgets in SEARCH_BUDGETS.items():
-        long_budget = budgets.get("long", budgets.get("all"))
-        short = budgets.get("predictor", budgets.get("all"))
-        b = benchmark
-        steps += [_search(f"{b}/random", b, "random", *long_budget),
-                  _search(f"{b}/evolution", b, "evolution", *long_budget)]
-        for preset in ("default", "paper"):
-            steps.append(_search(f"{b}/seminas_{preset}", b, "seminas", *long_budget, f"--preset={preset}"))
-            for method in ("acenas", "gcn", "assessor"):
-                steps.append(_search(f"{b}/{method}_{preset}", b, method, *short, f"--preset={preset}"))
-            if b == "nb201_cifar10":
-                steps.append(_search(f"{b}/acenas_{preset}_supernet", b, "acenas", *short, f"--preset={preset}",
-                                     supernet_file, needs=(SUPERNET,)))
-        steps.append(_search(f"{b}/acenas_default_table", b, "acenas", *short, f"--acenas_weak_labels="
-                             f"{TABLE_WEAK_LABELS[b]}", "--acenas_allow_table_weak_labels"))
-        for labels in (20, 50, 100):
-            at = f"{b}/predictors/L{labels}"
-            for preset in ("default", "paper"):
-                for predictor in ("gcn", "assessor", "acenas"):
-                    steps.append(_eval(f"{at}/{predictor}_{preset}", b, predictor, labels, f"--preset={preset}"))
-            # The AceNAS GCN trained with MSE: same model and optimiser, only the loss differs.
-            steps.append(_eval(f"{at}/acenas_default_mse", b, "acenas", labels, "--acenas_finetune_loss=mse"))
-            if b == "nb201_cifar10":
-                steps.append(_eval(f"{at}/acenas_default_supernet", b, "acenas", labels, supernet_file,
-                                   needs=(SUPERNET,)))
-            steps.append(_eval(f"{at}/acenas_default_table", b, "acenas", labels,
-                               f"--acenas_weak_labels={TABLE_WEAK_LABELS[b]}", "--acenas_allow_table_weak_labels"))
-    return steps
-
-
-EVOLUTION_GRID = {"nb201_cifar10": ((10, 20, 50), (2, 5, 10), 150, "50,100,150"),
-                  "nbgraph_cora": ((10, 20, 50), (2, 5, 10), 150, "50,100,150"),
-                  "nb101_subset": ((20, 50, 100), (5, 10), 300, "100,150,300")}
-TUNING_SEEDS_EVOLUTION = ("--seeds=20", "--seed=100")
-TUNING_SEEDS_PREDICTORS = ("--seeds=5", "--seed=100")
-
-
-def tuning_steps() -> list:
-    steps = []
-    for benchmark, (populations, tournaments, budget, report_at) in EVOLUTION_GRID.items():
-        for p in populations:
-            for s in tournaments:
-                steps.append(Step(f"evo/{benchmark}_P{p}_S{s}", "experiments.search", (
-                    f"--benchmark={benchmark}", "--algorithm=evolution", f"--budget={budget}", *TUNING_SEEDS_EVOLUTION,
-                    f"--evolution_population_size={p}", f"--evolution_tournament_size={s}",
-                    f"--report_at={report_at}")))
-    for labels in (20, 50, 100):
-        for targets in ("rank", "standardise"):
-            steps.append(Step(f"gcn/nb201_cifar10_L{labels}_{targets}", "experiments.predictor_eval", (
-                "--predictor=gcn", "--benchmark=nb201_cifar10", f"--labels={labels}", *TUNING_SEEDS_PREDICTORS,
-                f"--gcn_targets={targets}")))
-            # The AceNAS GCN trained with MSE (the loss-only comparison) gets the same choice.
-            steps.append(Step(f"acenas_mse/nb201_cifar10_L{labels}_{targets}", "experiments.predictor_eval", (
-                "--predictor=acenas", "--benchmark=nb201_cifar10", f"--labels={labels}", *TUNING_SEEDS_PREDICTORS,
-                "--acenas_finetune_loss=mse", f"--acenas_mse_targets={targets}")))
-    return steps
-
-
-# ----------------------------------------------------------------------------- tuning tables
-def _per_seed_at(results: dict, queries: int) -> np.ndarray:
-    """Per-seed best-so-far reported value after ``queries``, from the run's per-seed
-    summary, or recomputed from its ledger history (older results files)."""
-    stats = results.get("at_queries", {}).get(str(queries), {})
-    if "per_seed" in stats:
-        return np.asarray(stats["per_seed"], np.float64)
-    from jaxnas import benchmarks, metrics
-
-    bench = benchmarks.load_benchmark(results["benchmark"])
-    history = np.asarray(results["ledger"]["history"])[:, :queries]
-    signal = np.where(history >= 0, bench.signal[np.maximum(history, 0)], np.nan)
-    reported = np.where(history >= 0, bench.reported[np.maximum(history, 0)], np.nan)
-    return np.asarray(metrics.best_so_far(signal, reported))[:, -1].astype(np.float64)
-
-
-def tuning_tables(root: pathlib.Path) -> str:
-    """Markdown tables of the finished tuning runs (evolution grid, GCN targets)."""
-    from jaxnas import metrics
-
-    lines = []
-    for benchmark, (populations, tournaments, budget, report_at) in EVOLUTION_GRID.items():
-        runs = {}
-        for p in populations:
-            for s in tournaments:
-                path = root / f"evo/{benchmark}_P{p}_S{s}/results.json"
-                if path.exists():
-                    runs[(p, s)] = json.loads(path.read_text())
-        if not runs:
-            continue
-        counts = [int(q) for q in report_at.split(",")]
-        reference = runs.get((20, 5)) or next(iter(runs.values()))
-        optimum = reference["regret"]["optimum"]
-        ref = {q: _per_seed_at(reference, q) for q in counts}
-        lines += [f"### evolution on {benchmark}, budget {budget}, seeds {reference['seed_list'][0]}-"
-                  f"{reference['seed_list'][-1]} (paired against P=20, S=5)", "",
-                  "| P | S | " + " | ".join(f"@{q}" for q in counts) + f" | @{budget} mean ± std (sem) | median | "
-                  f"at optimum | Δ @{budget} [95% CI], p |", "|---|---|" + "---|" * len(counts) + "---|---|---|---|"]
-        for (p, s), results in sorted(runs.items()):
-            values = {q: _per_seed_at(results, q) for q in counts}
-            last = metrics.summary(values[budget], optimum)
-            c = metrics.paired_comparison(values[budget], ref[budget])
-            lines.append(f"| {p} | {s} | " + " | ".join(f"{values[q].mean():.3f}" for q in counts)
-                         + f" | {metrics.format_summary(last)} | {last['median']:.3f} | "
-                         f"{last['fraction_at_optimum']:.2f} | {c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, "
-                         f"{c['ci_high']:+.3f}], {c['wilcoxon_p']:.3f} |")
-        lines.append("")
-    for family, title in (("gcn", "GCN (Wen et al.)"), ("acenas_mse", "AceNAS GCN with MSE")):
-        lines += _targets_table(root, family, title)
-    return "\n".join(lines)
-
-
-def _targets_table(root: pathlib.Path, family: str, title: str) -> list:
-    from jaxnas import metrics
-
-    lines = []
-    gcn = {}
-    for labels in (20, 50, 100):
-        for targets in ("rank", "standardise"):
-            path = root / f"{family}/nb201_cifar10_L{labels}_{targets}/results.json"
-            if path.exists():
-                gcn[(labels, targets)] = json.loads(path.read_text())
-    if gcn:
-        lines += [f"### {title}: regression targets, predictor_eval nb201_cifar10 (paired over seeds: rank - "
-                  "standardise)", "",
-                  "| L | targets | seeds | Kendall τ | Spearman ρ | NDCG@10 | p@5% | Δτ [95% CI], p |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for (labels, targets), results in sorted(gcn.items()):
-            m = results["metrics"]
-            diff = ""
-            other = gcn.get((labels, "standardise"))
-            if targets == "rank" and other is not None:
-                c = metrics.paired_comparison(m["kendall_tau"]["per_seed"], other["metrics"]["kendall_tau"]["per_seed"])
-                diff = f"{c['mean_difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], {c['wilcoxon_p']:.3f}"
-            cells = " | ".join(metrics.format_summary(metrics.summary(m[k]["per_seed"]))
-                               for k in ("kendall_tau", "spearman_rho", "ndcg_at_10", "precision_at_5pct"))
-            seeds = results["seed_list"]
-            lines.append(f"| {labels} | {targets} | {seeds[0]}-{seeds[-1]} | {cells} | {diff} |")
-        lines.append("")
-    return lines
-
-
-# ----------------------------------------------------------------------------- running
-def _done(root: pathlib.Path, step: Step) -> bool:
-    return (root / step.folder / step.output).exists()
-
-
-def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print) -> list:
-    """Runs the steps not yet done, in order; returns the folders of the failed ones."""
-    failed = []
-    by_folder = {step.folder: step for step in steps}
-    for step in steps:
-        if _done(root, step):
-            log(f"done already: {step.folder}")
-            continue
-        missing = [need for need in step.needs if need in failed or (need in by_folder and not _done(root, by_folder[need]))]
-        if missing:
-            log(f"skipped {step.folder}: needs {missing}")
-            failed.append(step.folder)
-            continue
-        command = step.command(root)
-        if niceness:
-            command = ["nice", "-n", str(niceness), *command]
-        log_path = root / f"{step.folder}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        log(f"running {step.folder}: {shlex.join(command)}")
-        with open(log_path, "w") as out:
-            rc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
-        log(f"  {'ok' if rc == 0 else f'FAILED (exit {rc}, see {log_path})'} in {time.perf_counter() - start:.0f} s")
-        if rc != 0:
-            failed.append(step.folder)
-    return failed
+flags.DEFINE_enum("stage", "evaluation", ["tuning", "evaluation"], "Which runs: tuning (seeds 100+) or evaluation "
+                  "(seeds 0-19).")
+flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tune17 or runs/results by stage).")
+flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
+flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
+flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
+flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    root = pathlib.Path(FLAGS.runs or ("runs/tune17" if FLAGS.stage == "tuning" else "runs/results"))
-    if FLAGS.tables:
-        if FLAGS.stage != "tuning":
-            raise app.UsageError("--tables is for --stage=tuning (the evaluation tables: experiments.report)")
-        print(tuning_tables(root))
-        return
-    steps = tuning_steps() if FLAGS.stage == "tuning" else evaluation_steps()
-    if FLAGS.only:
-        pattern = re.compile(FLAGS.only)
-        steps = [s for s in steps if pattern.search(s.folder)]
-    if FLAGS.list:
-        for step in steps:
-            mark = "done" if _done(root, step) else "todo"
-            print(f"[{mark}] {shlex.join(['python', *step.command(root)[1:]])}")
-        return
-    failed = run_steps(steps, root, FLAGS.nice)
+    options = results_plan_workflow.Options(stage=FLAGS.stage, runs=FLAGS.runs, list_commands=FLAGS.list,
+                                            tables=FLAGS.tables, only=FLAGS.only, nice=FLAGS.nice)
+    try:
+        failed = results_plan_workflow.run(options)
+    except workflows.UsageError as err:
+        raise app.UsageError(str(err)) from err
     if failed:
         sys.exit(f"{len(failed)} step(s) failed or skipped: {failed}")
-    if FLAGS.stage == "evaluation":
-        print(f"all done: python -m experiments.report --runs={root} --out=docs/results.md")
 
 
 if __name__ == "__main__":
-    define_flags()
     app.run(main)

@@ -25,7 +25,8 @@ import sys
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import input_pipeline, supernet, workflows
+from jaxnas import workflows
+from jaxnas.weight_sharing import input_pipeline, supernet
 from jaxnas.workflows import supernet as supernet_workflow
 
 FLAGS = flags.FLAGS

@@ -1,15 +1,20 @@
 """One configuration system: frozen dataclasses whose fields declare their help and limits.
 
-A field is declared with :func:`field` (its default, what it does, and its limits);
-:meth:`Config.validate` checks every field's limits and then each class's
-:meth:`Config.cross_check` (rules over several fields). The entry points make one flag per
-field, with the declared help and the default (experiments/config_flags.py,
-experiments/parsec.py, experiments/supernet.py).
+A field is declared with :func:`field` (its default, what it does, and its limits). A
+config combining others (a predictor search: the search's settings and the predictor's)
+holds each as a :func:`part`; its hyperparameters are then the flat union of its own
+fields and its parts' (:meth:`Config.leaf_fields`, :meth:`Config.flat`,
+:meth:`Config.replace`): one flag each, one results.json entry each.
+:meth:`Config.validate` checks every hyperparameter's limits and then the
+:meth:`Config.cross_check` (rules over several fields) of each part and of the config
+itself. The entry points make one flag per hyperparameter, with the declared help and the
+default (experiments/config_flags.py, experiments/parsec.py, experiments/supernet.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, ClassVar, Optional, Sequence
 
 
@@ -22,6 +27,17 @@ def field(default: Any, help: str, *, lower: Optional[float] = None, upper: Opti
               "choices": tuple(choices) if choices is not None else None}
     metadata = {"help": help, **{name: limit for name, limit in limits.items() if limit is not None}}
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def part(config_cls: type) -> Any:
+    """A field holding a whole config of class ``config_cls`` (its default ``config_cls()``),
+    as a part of a combined config; annotate the field with ``config_cls``."""
+    return dataclasses.field(default_factory=config_cls, metadata={"part": True})
+
+
+def is_part(config_field: dataclasses.Field) -> bool:
+    """Whether ``config_field`` holds a part (:func:`part`) rather than a hyperparameter."""
+    return config_field.metadata.get("part", False)
 
 
 def help_text(config_field: dataclasses.Field) -> str:
@@ -55,9 +71,10 @@ class Config:
     """Base of every hyperparameter dataclass (search algorithms, predictors, PARSEC, the
     supernet).
 
-    Subclasses declare their fields with :func:`field`; ``for_benchmark`` may override the
-    defaults per benchmark; ``label`` names the class's fields in error messages; a class's
-    own ``cross_check`` holds its rules over several fields.
+    Subclasses declare their fields with :func:`field` and any parts with :func:`part`;
+    ``for_benchmark`` may override the defaults per benchmark; ``label`` names the class's
+    fields in error messages; a class's own ``cross_check`` holds its rules over several
+    fields (of itself and its parts).
     """
 
     label: ClassVar[str] = "config"
@@ -67,21 +84,85 @@ class Config:
         del benchmark_name
         return cls()
 
-    def validate(self) -> None:
-        """Raises ValueError naming a bad hyperparameter: first each field's declared limits,
-        then the ``cross_check`` of every class in the hierarchy that defines one (a config
-        combining several, e.g. search settings + a predictor's, checks them all)."""
+    @classmethod
+    def leaf_fields(cls) -> tuple[tuple[dataclasses.Field, type], ...]:
+        """(field, its type) of every hyperparameter in declaration order, each part's in the
+        part's place; TypeError when two share a name (they would share a flag)."""
+        types = typing.get_type_hints(cls)
+        leaves = []
+        for config_field in dataclasses.fields(cls):
+            if is_part(config_field):
+                leaves += types[config_field.name].leaf_fields()
+            else:
+                leaves.append((config_field, types[config_field.name]))
+        names = [config_field.name for config_field, _ in leaves]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise TypeError(f"{cls.__name__}: hyperparameters {repeated} are declared by more than one part")
+        return tuple(leaves)
+
+    def flat(self) -> dict[str, Any]:
+        """Every hyperparameter's value by name, the parts' included (the mapping the flags set
+        and results.json records)."""
+        values = {}
         for config_field in dataclasses.fields(self):
-            error = _limit_error(config_field, getattr(self, config_field.name))
+            value = getattr(self, config_field.name)
+            values.update(value.flat() if is_part(config_field) else {config_field.name: value})
+        return values
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with the named hyperparameters changed, in whichever part declares them."""
+        parts = {}
+        for config_field in dataclasses.fields(self):
+            if is_part(config_field):
+                held = getattr(self, config_field.name)
+                own = {name: changes.pop(name) for name in list(changes) if name in held.flat()}
+                if own:
+                    parts[config_field.name] = held.replace(**own)
+        return dataclasses.replace(self, **parts, **changes)
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for a name that is not an attribute: a part's hyperparameter reads as
+        # the combined config's own, as it does in flags and results.json.
+        if not name.startswith("__"):
+            for config_field in dataclasses.fields(self):
+                held = self.__dict__.get(config_field.name)  # absent while unpickling
+                values = held.flat() if is_part(config_field) and held is not None else {}
+                if name in values:
+                    return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def validate(self) -> None:
+        """Raises ValueError naming a bad hyperparameter: first every hyperparameter's declared
+        limits (the parts' included), then the ``cross_check`` of each part and of every class
+        in this config's hierarchy that defines one."""
+        for owner, config_field in self._leaves_by_owner():
+            error = _limit_error(config_field, getattr(owner, config_field.name))
             if error:
-                raise ValueError(f"{_declaring_label(type(self), config_field.name)} {config_field.name} {error}")
-        for cls in reversed(type(self).__mro__):
-            if "cross_check" in vars(cls):
-                vars(cls)["cross_check"](self)
+                raise ValueError(f"{_declaring_label(type(owner), config_field.name)} {config_field.name} {error}")
+        self._cross_check_all()
 
     def cross_check(self) -> None:
         """Rules over several fields (raises ValueError); run by :meth:`validate` after the
         fields' own limits hold."""
+
+    def _leaves_by_owner(self) -> list[tuple["Config", dataclasses.Field]]:
+        """(config holding it, field) of every hyperparameter, in :meth:`flat`'s order."""
+        leaves = []
+        for config_field in dataclasses.fields(self):
+            if is_part(config_field):
+                leaves += getattr(self, config_field.name)._leaves_by_owner()
+            else:
+                leaves.append((self, config_field))
+        return leaves
+
+    def _cross_check_all(self) -> None:
+        for config_field in dataclasses.fields(self):
+            if is_part(config_field):
+                getattr(self, config_field.name)._cross_check_all()
+        for cls in reversed(type(self).__mro__):
+            if "cross_check" in vars(cls):
+                vars(cls)["cross_check"](self)
 
 
 def _declaring_label(cls: type, name: str) -> str:
@@ -92,4 +173,4 @@ def _declaring_label(cls: type, name: str) -> str:
     return cls.label
 
 
-__all__ = ["Config", "field", "help_text"]
+__all__ = ["Config", "field", "help_text", "is_part", "part"]

@@ -8,7 +8,7 @@ Sections (``--sections``, all by default), each written to the JSON as soon as i
 * ``throughput``: every predictor (gcn, nao, acenas, assessor) on NB101 cells
   (``--throughput_benchmark``): training steps/s and inference architectures/s per batch
   size, all cells of the space, compiled and peak memory, the matmul roofline
-  (``experiments.predictor_throughput``'s measurement; no PyTorch mirror).
+  (``jaxnas.workflows.throughput``'s measurement; no PyTorch mirror).
 * ``seeds``: wall time of ``--seeds`` vmapped seeds against 1 seed for evolution and
   SemiNAS (their per-benchmark defaults) on ``--seeds_benchmark``, budget ``--budget``;
   both run twice, the second run (compiled program cached) is the steady-state figure.
@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import predictor_throughput
-from jaxnas import benchmarks, outputs, parsec, search, throughput
-from jaxnas.models import darts_network
+from jaxnas import benchmarks, outputs, search, throughput
+from jaxnas.workflows import throughput as throughput_workflow
+from jaxnas.weight_sharing import darts_network, parsec
 from jaxnas.search import runner
 
 PREDICTORS = ("gcn", "nao", "acenas", "assessor")
@@ -53,8 +53,8 @@ def _throughput(args) -> dict:
         model = throughput.ADAPTERS[name](bench.space)
         start = time.perf_counter()
         chunks = [max(args.batch_sizes)] if args.all_cells else []
-        out[name] = predictor_throughput.measure(model, bench.space, args.batch_sizes, args.train_batch_size,
-                                                 args.repeats, False, chunks)
+        out[name] = throughput_workflow.measure(model, bench.space, args.batch_sizes, args.train_batch_size,
+                                               args.repeats, False, chunks)
         out[name]["total_seconds"] = time.perf_counter() - start
         print(f"throughput {name}: {out[name]['total_seconds']:.1f} s", flush=True)
     return out

@@ -6,7 +6,7 @@ r"""Peak memory of a PARSEC training step vs a DARTS-style mixed-op step, like f
 Jitted training steps on one supernet configuration and one input batch, each compiled
 (not run) and measured with XLA's ``compiled.memory_analysis()``:
 
-* ``parsec``: the PARSEC step (``jaxnas.parsec.make_train_step``) in its heaviest form,
+* ``parsec``: the PARSEC step (``jaxnas.weight_sharing.parsec.make_train_step``) in its heaviest form,
   the paper's: K architectures drawn from pi, each running only its chosen ops,
   importance-weighted gradient of the shared weights (one architecture's activations at
   a time; K gradient copies of the weights), plus pi's update (K forward passes on a
@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnas import input_pipeline, outputs, parsec
-from jaxnas.models import darts_network, nb201_network
+from jaxnas import outputs
+from jaxnas.weight_sharing import darts_network, input_pipeline, nb201_network, parsec
 
 
 def parse_args(argv=None):

@@ -171,12 +171,15 @@ def test_presets_default_uses_no_table_and_paper_follows_the_reference():
 
     for name in ("nb201_cifar10", "nb101_subset", "nbgraph_cora"):
         default = acenas_search.AceNASSearchConfig.for_benchmark(name)
-        assert default.weak_labels == "" and not default.allow_table_weak_labels
-        assert default.first_round == "random" and default.searched_benchmark == name
+        assert default.predictor.weak_labels == "" and not default.predictor.allow_table_weak_labels
+        assert default.first_round == "random" and default.predictor.searched_benchmark == name
     paper = acenas_search.AceNASSearchConfig.paper("nb201_cifar10")
-    assert paper.first_round == "random" and paper.random_fraction == 0.5 and paper.queries_per_round == 10
-    assert (paper.learning_rate, paper.weight_decay, paper.batch_size, paper.epochs) == (5e-3, 5e-4, 20, 300)
-    assert paper.positions == "true" and paper.pretrain_loss == "mse" and paper.pretrain_weight_decay == 0.0
+    assert paper.predictor == acenas.AceNASConfig.paper("nb201_cifar10")
+    assert paper.first_round == "random" and paper.search.random_fraction == 0.5
+    assert paper.search.queries_per_round == 10
+    ranker = paper.predictor
+    assert (ranker.learning_rate, ranker.weight_decay, ranker.batch_size, ranker.epochs) == (5e-3, 5e-4, 20, 300)
+    assert ranker.positions == "true" and ranker.pretrain_loss == "mse" and ranker.pretrain_weight_decay == 0.0
     paper.validate()
     with pytest.raises(ValueError, match="first_round"):
         dataclasses.replace(paper, first_round="best").validate()

@@ -1,3 +1,5 @@
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -7,7 +9,7 @@ import pytest
 
 from jaxnas import metrics, predictors, training
 from jaxnas.models import relation_gcn
-from jaxnas.predictors import assessor, gcn
+from jaxnas.predictors import assessor, base, gcn
 from jaxnas.spaces import nb201
 
 
@@ -42,6 +44,23 @@ def test_autoencoder_reduces_reconstruction_loss(space):
     chex.assert_shape([z, loss_after, exact], [(128, space.max_nodes * config.ae_latent), (128,), (128,)])
     assert float(loss_after.mean()) < 0.5 * float(loss_before.mean())
     assert float(losses[-1]) < 0.5 * float(losses[0])
+
+
+def test_autoencoder_network_is_what_train_autoencoder_fits(space):
+    config = assessor.AssessorConfig(ae_hidden=8, ae_latent=2, ae_epochs=1, ae_batch_size=32)
+    graphs = gcn.cell_graphs(space, space.from_index_batch(jnp.arange(0, 15625, 500)))  # 32 cells
+    network = assessor.autoencoder_network(space, config)
+    key = jax.random.key(0)
+    params, losses = assessor.train_autoencoder(key, space, graphs, config)
+    # One epoch of one full minibatch = one step of the shared loop from network.init.
+    params0 = network.init(jax.random.split(key)[0], jax.tree_util.tree_map(lambda a: a[:1], graphs))
+    stepped, _, loss0 = base.network_train_step(
+        network, params0, network.optimizer.init(params0), graphs, jnp.zeros((32,)), jax.random.key(1))
+    np.testing.assert_allclose(losses[0], loss0, rtol=1e-5)
+    chex.assert_trees_all_close(params, stepped, rtol=1e-4, atol=1e-6)
+    # apply: each cell's reconstruction loss, as encode_all computes it.
+    _, per_cell, _ = assessor.encode_all(space, config, params, graphs, chunk=32)
+    np.testing.assert_allclose(network.apply(params, graphs), per_cell, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- relation graph
@@ -170,7 +189,7 @@ def cache(tmp_path, monkeypatch):
 def test_assessor_predictor_end_to_end(space, cache):
     config = assessor.AssessorConfig(**SMALL)
     predictor = predictors.make_predictor("assessor", space, config)
-    assert list((cache / "assessor").glob("nb201_*.npz"))  # embeddings cached
+    assert list((cache / "assessor").glob("autoencoder_nb201_*.npz"))  # embeddings cached
     pretrained = assessor.pretrained_autoencoder(space, config)
     chex.assert_shape(pretrained["embeddings"], (space.num_architectures, space.max_nodes * 4))
 
@@ -189,6 +208,29 @@ def test_assessor_predictor_end_to_end(space, cache):
     # Out of the domain -> NaN (not a guess).
     bad = nb201.NB201Cell(ops=jnp.full((1, 6), 9, jnp.int32))
     assert bool(jnp.isnan(predictor.predict(state, bad))[0])
+
+
+def test_autoencoder_cache_round_trips(space, cache, monkeypatch):
+    config = assessor.AssessorConfig(ae_hidden=8, ae_latent=2, ae_epochs=1, ae_batch_size=1024)
+    built, from_cache = assessor.load_or_train_autoencoder(space, config)
+    assert not from_cache
+    [path] = (cache / "assessor").glob("autoencoder_nb201_*.npz")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached auto-encoder should have been loaded")
+
+    monkeypatch.setattr(assessor, "train_autoencoder", no_training)
+    loaded, from_cache = assessor.load_or_train_autoencoder(space, config)
+    assert from_cache and loaded.keys() == built.keys()
+    for name in built:
+        np.testing.assert_array_equal(loaded[name], built[name])
+    # Other settings: another file, not this one.
+    other = assessor._autoencoder_cache(space, dataclasses.replace(config, ae_seed=1))
+    assert other.path != path and other.path.parent == path.parent
+    # A damaged file is rebuilt (here: training is called).
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(AssertionError, match="should have been loaded"):
+        assessor.load_or_train_autoencoder(space, config)
 
 
 def test_assessor_attaches_cells_outside_a_partial_pool(space, cache):

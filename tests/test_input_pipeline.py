@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import data, input_pipeline
+from jaxnas import data
+from jaxnas.weight_sharing import input_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas.models import darts_network as dn
-from jaxnas.models import layers
-from jaxnas.models import nb201_network as nbn
+from jaxnas.weight_sharing import darts_network as dn
+from jaxnas.weight_sharing import layers
+from jaxnas.weight_sharing import nb201_network as nbn
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 

@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import parsec
-from jaxnas.models import darts_network as dn
+from jaxnas.weight_sharing import darts_network as dn
+from jaxnas.weight_sharing import parsec
 
 # A tiny space: an op on each of 2 edges (3 options) and a masked 4-way input choice
 # (option 3 invalid): 3 * 3 * 3 = 27 architectures.
@@ -153,7 +153,7 @@ def test_tempering_keeps_the_target_effective_sample_size():
 def test_nb201_edge_remat_keeps_the_parsec_gradient_and_lowers_memory(monkeypatch):
     """The supernet's per-edge rematerialisation (nb201_network.REMAT_POLICY) changes no value
     or gradient of the importance-weighted PARSEC step, and lowers the compiled step's memory."""
-    from jaxnas.models import nb201_network as nbn
+    from jaxnas.weight_sharing import nb201_network as nbn
 
     model = nbn.supernet(channels=4, cells_per_stage=1)
     params = nbn.init(jax.random.key(0), model)
@@ -319,7 +319,7 @@ def test_run_steps_draw_validation_batches_from_the_validation_split_only():
 
 
 def test_validation_split_is_disjoint_from_training_images():
-    from jaxnas import input_pipeline
+    from jaxnas.weight_sharing import input_pipeline
 
     rng = np.random.default_rng(0)
     n = 50
@@ -436,7 +436,8 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
     from absl import flags
 
     exp = entry_point("experiments.parsec")
-    from jaxnas import checkpoint, input_pipeline
+    from jaxnas import checkpoint
+    from jaxnas.weight_sharing import input_pipeline
     from jaxnas.workflows import parsec as workflow
 
     import types

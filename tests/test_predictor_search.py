@@ -1,5 +1,3 @@
-import dataclasses
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -99,23 +97,20 @@ def test_restricted_space_candidates_are_the_benchmark_cells():
     assert result.signal[0].max() == np.nanmax(bench.signal)
 
 
-def test_registered_configs_are_flat_and_take_benchmark_defaults():
+def test_registered_configs_compose_parts_and_take_benchmark_defaults():
     config = search.config_class("assessor").for_benchmark("nb101_subset")
-    assert config.ae_epochs == 3 and config.label_capacity == 1000  # predictor + search defaults
-    names = [f.name for f in dataclasses.fields(config)]
-    assert len(names) == len(set(names))
-    settings, predictor_config = predictor_search.split_config(config, predictor_search.AssessorConfig)
-    assert settings.queries_per_round == config.queries_per_round and predictor_config.knn == config.knn
+    assert config.predictor.ae_epochs == 3 and config.search.label_capacity == 1000  # predictor + search defaults
+    assert config.search == predictor_search.SearchSettings.for_benchmark("nb101_subset")
     with pytest.raises(ValueError, match="knn"):
-        dataclasses.replace(config, knn=0).validate()
+        config.replace(knn=0).validate()
     gcn_config = search.config_class("gcn").for_benchmark("nb201_cifar10")
-    assert gcn_config.hidden == 144 and gcn_config.initial_queries == 10
+    assert gcn_config.predictor.hidden == 144 and gcn_config.search.initial_queries == 10
 
 
 def test_gcn_search_runs_in_the_runner(bench):
-    config = dataclasses.replace(search.config_class("gcn").for_benchmark(bench.name), hidden=8, fc_hidden=8,
-                                 num_layers=2, epochs=2, batch_size=8, label_capacity=20, initial_queries=10,
-                                 queries_per_round=5)
+    config = search.config_class("gcn").for_benchmark(bench.name).replace(
+        hidden=8, fc_hidden=8, num_layers=2, epochs=2, batch_size=8, label_capacity=20, initial_queries=10,
+        queries_per_round=5)
     algorithm = search.make_algorithm("gcn", bench.search_space, config)
     result = runner.run_search(algorithm, bench, budget=20, num_seeds=2)
     assert np.all(result.queries == 20)

@@ -1,4 +1,5 @@
-"""experiments.report on small synthetic results.json files."""
+"""The results document (jaxnas.workflows.report, experiments.report) on small synthetic results.json
+files, and the evaluation plan (jaxnas.workflows.results_plan)."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxnas import metrics
+from jaxnas.workflows import report, results_plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPTIMUM = 94.373
@@ -68,8 +70,7 @@ def runs(tmp_path):
     return root, evolution, better
 
 
-def test_report_tables_verdicts_and_runs(runs, tmp_path, entry_point):
-    report = entry_point("experiments.report")
+def test_report_tables_verdicts_and_runs(runs, tmp_path):
     root, evolution, better = runs
     text = report.generate(root, tmp_path / "docs" / "results.md")
     assert text == (tmp_path / "docs" / "results.md").read_text()
@@ -113,9 +114,7 @@ def test_report_cli(runs, tmp_path):
     assert missing.returncode != 0 and "is not a folder" in missing.stderr
 
 
-def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path, entry_point):
-    results_plan = entry_point("experiments.results_plan")
-
+def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path):
     def seeds(step):
         args = dict(a.lstrip("-").split("=", 1) for a in step.args if a.startswith("--seed"))
         first = int(args.get("seed", 0))
@@ -148,8 +147,7 @@ def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path, entry_point):
     assert (tmp_path / "a.log").exists()
 
 
-def test_parsec_section_compares_the_map_cell_with_the_same_compute_baseline(tmp_path, entry_point):
-    report = entry_point("experiments.report")
+def test_parsec_section_compares_the_map_cell_with_the_same_compute_baseline(tmp_path):
     rng = np.random.default_rng(1)
     key = "cifar10_test_200ep"
     runs = [{"seed": s, "map": {"string": "x"}, f"map_{key}": 80.0 + s, f"baseline_{key}": 85.0 + 2 * s,
@@ -168,3 +166,10 @@ def test_parsec_section_compares_the_map_cell_with_the_same_compute_baseline(tmp
     assert f"{expected['mean_difference']:+.3f}" in section and "PARSEC is behind the baseline" in section
     assert "below the average random cell (82.50 vs 87.04)" in section
     assert "| parsec (default) | parsec | `python -m x` | 0–5 | not recorded |" in text
+
+
+def test_entry_points_define_their_flags_on_import(entry_point):
+    report_cli = entry_point("experiments.report")
+    assert report_cli.FLAGS["runs"].default == "runs/results" and report_cli.FLAGS["plots"].default is True
+    plan_cli = entry_point("experiments.results_plan")
+    assert plan_cli.FLAGS["stage"].default == "evaluation" and plan_cli.FLAGS["nice"].default == 10

@@ -4,8 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import input_pipeline, supernet
-from jaxnas.models import nb201_network
+from jaxnas.weight_sharing import input_pipeline, nb201_network, supernet
 
 CHANNELS, CELLS = 2, 1
 

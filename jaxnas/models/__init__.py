@@ -1,1 +1,1 @@
-"""Flax cell networks: weight-sharing supernets that run only the sampled ops."""
+"""Flax networks of the predictors (the image networks are in ``jaxnas.weight_sharing``)."""

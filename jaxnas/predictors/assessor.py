@@ -60,8 +60,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import time
 from typing import Any, NamedTuple, Optional
 
@@ -73,12 +71,12 @@ import numpy as np
 import optax
 from absl import logging
 
-from jaxnas import chunking, data, presets, training
+from jaxnas import cache, chunking, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
 from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
 from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, normalise, propagate_hops
-from jaxnas.predictors.base import Predictor, PredictorNetwork
+from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
 
 AE_CACHE_VERSION = 3  # bump when the auto-encoder, its training or the cached fields change
@@ -174,24 +172,33 @@ def make_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> 
     return ArchAutoEncoder(space.max_nodes, space.num_node_types, config.ae_hidden, config.ae_layers, config.ae_latent)
 
 
+def autoencoder_network(space: spaces_base.SearchSpace, config: AssessorConfig) -> PredictorNetwork:
+    """The auto-encoder stage as a network over per-architecture CellGraph arrays. It
+    needs no labels (each cell is its own target, ``targets`` is ignored): ``apply`` is
+    each cell's reconstruction loss, ``loss`` their weighted mean; Adam."""
+    model = make_autoencoder(space, config)
+
+    def init(key, graphs):
+        return model.init(key, gcn.batch_graphs(space, graphs))
+
+    def apply(params, graphs):
+        adj_logits, op_logits = model.apply(params, gcn.batch_graphs(space, graphs))
+        return reconstruction_loss(adj_logits, op_logits, graphs)[0]
+
+    def loss(params, graphs, targets, weights, key):
+        del targets, key  # unsupervised; no dropout
+        return training.weighted_mean(apply(params, graphs), weights)
+
+    return PredictorNetwork(init, apply, loss, optax.adam(config.ae_learning_rate))
+
+
 def train_autoencoder(key: jax.Array, space: spaces_base.SearchSpace, graphs: spaces_base.CellGraph,
                       config: AssessorConfig) -> tuple[Any, jax.Array]:
     """Trains the auto-encoder on ``graphs`` (per-architecture CellGraph arrays) without
     labels; returns (params, mean loss per epoch). Jittable (space/config static)."""
-    model = make_autoencoder(space, config)
-    init_key, train_key = jax.random.split(key)
-    params = model.init(init_key, gcn.batch_graphs(space, jax.tree_util.tree_map(lambda a: a[:1], graphs)))
-    optimizer = optax.adam(config.ae_learning_rate)
-
-    def loss_fn(params, batch, weights, step_key):
-        del step_key
-        adj_logits, op_logits = model.apply(params, gcn.batch_graphs(space, batch))
-        loss, exact = reconstruction_loss(adj_logits, op_logits, batch)
-        return training.weighted_mean(loss, weights), {"exact": training.weighted_mean(exact, weights)}
-
-    state, losses = training.train(train_key, training.init_state(params, optimizer), graphs, loss_fn, optimizer,
-                                   config.ae_batch_size, config.ae_epochs)
-    return state.params, losses
+    num_cells = jax.tree_util.tree_leaves(graphs)[0].shape[0]
+    return fit_network(key, autoencoder_network(space, config), graphs, jnp.zeros((num_cells,), jnp.float32),
+                       config.ae_batch_size, config.ae_epochs)
 
 
 def encode_and_reconstruct(model: "ArchAutoEncoder", space: spaces_base.SearchSpace, params,
@@ -217,20 +224,22 @@ def _domain_space(space: spaces_base.SearchSpace) -> spaces_base.SearchSpace:
     return getattr(space, "inner", space)
 
 
-def _ae_cache_key(space: spaces_base.SearchSpace, config: AssessorConfig) -> str:
-    description = json.dumps({"space": space.name, "rows": int(space.num_architectures),
-                              "types": int(space.num_node_types), "nodes": int(space.max_nodes),
-                              "version": AE_CACHE_VERSION, **config.autoencoder_fields()}, sort_keys=True)
-    return f"{space.name}_{hashlib.sha1(description.encode()).hexdigest()[:12]}"
+def _autoencoder_cache(space: spaces_base.SearchSpace, config: AssessorConfig) -> Optional[cache.Entry]:
+    settings = {"rows": int(space.num_architectures), "types": int(space.num_node_types),
+                "nodes": int(space.max_nodes), **config.autoencoder_fields()}
+    return cache.entry(f"autoencoder_{space.name}", AE_CACHE_VERSION, settings, subfolder="assessor")
 
 
-@functools.lru_cache(maxsize=8)
-def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
-    config = AssessorConfig(**dict(ae_key))
-    path = data.cache_dir() / "assessor" / f"{_ae_cache_key(space, config)}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as cached:
-            return {k: cached[k] for k in cached.files}
+def _is_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig, arrays) -> bool:
+    """Whether cached arrays hold every stored field and this space's embeddings."""
+    shape = (space.num_architectures, space.max_nodes * config.ae_latent)
+    return (all(k in arrays for k in ("embeddings", "epoch_losses", "final_loss", "exact_fraction"))
+            and arrays["embeddings"].shape == shape)
+
+
+def _train_and_encode(space: spaces_base.SearchSpace, config: AssessorConfig) -> dict:
+    """Trains the auto-encoder on every cell of ``space`` and encodes them all (the cached
+    arrays of :func:`pretrained_autoencoder`)."""
     start = time.perf_counter()
     graphs = jax.jit(lambda: gcn.cell_graphs(space, space.all_architectures()))()
     params, losses = jax.jit(functools.partial(train_autoencoder, space=space, config=config))(
@@ -249,11 +258,21 @@ def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
     logging.info("assessor auto-encoder for %s: %d cells, loss %.3f -> %.3f, exact reconstruction %.3f, %.1fs",
                  space.name, space.num_architectures, float(losses[0]), float(losses[-1]),
                  float(result["exact_fraction"]), float(result["train_seconds"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **result)
-    tmp.replace(path)
     return result
+
+
+def load_or_train_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> tuple[dict, bool]:
+    """(the auto-encoder's arrays for ``space``, whether they came from the disk cache):
+    read from ``$JAXNAS_CACHE/assessor/autoencoder_<space>_<digest>.npz`` (keyed by the
+    space's sizes, the auto-encoder fields and :data:`AE_CACHE_VERSION`), else trained
+    and saved there. ``space`` is the full space (see :func:`pretrained_autoencoder`)."""
+    return cache.load_or_build(_autoencoder_cache(space, config), functools.partial(_train_and_encode, space, config),
+                               valid=functools.partial(_is_autoencoder, space, config))
+
+
+@functools.lru_cache(maxsize=8)
+def _pretrained(space: spaces_base.SearchSpace, ae_key: tuple) -> dict:
+    return load_or_train_autoencoder(space, AssessorConfig(**dict(ae_key)))[0]
 
 
 def pretrained_autoencoder(space: spaces_base.SearchSpace, config: AssessorConfig) -> dict:

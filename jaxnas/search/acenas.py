@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.config import field
+from jaxnas.config import field, part
 from jaxnas.predictors.acenas import AceNASConfig, acenas_predictor, pretrained_scores
 from jaxnas.search import predictor_search as ps
 from jaxnas.search.base import SearchAlgorithm
@@ -35,8 +35,9 @@ FIRST_ROUNDS = ("random", "pretrained")
 
 
 @dataclasses.dataclass(frozen=True)
-class AceNASSearchConfig(ps.SearchSettings, AceNASConfig):
-    """Search settings (half top, half random per round) + the AceNAS ranker's fields.
+class AceNASSearchConfig(ps.PredictorSearchConfig):
+    """Search settings (half top, half random per round) + the AceNAS ranker's fields + the
+    first round.
 
     No weak labels by default: a weak-label file (e.g. a supernet's) when given; a
     benchmark table only with ``allow_table_weak_labels`` (table-assisted).
@@ -44,28 +45,19 @@ class AceNASSearchConfig(ps.SearchSettings, AceNASConfig):
 
     label = "acenas"
 
+    predictor: AceNASConfig = part(AceNASConfig)
     first_round: str = field("random", "First round: 'random' (the reference) or 'pretrained' (the weak-label "
                                        "ranker's top half plus a random half).", choices=FIRST_ROUNDS)
 
     @classmethod
-    def for_benchmark(cls, benchmark_name):
-        return cls._combine(benchmark_name, AceNASConfig.for_benchmark(benchmark_name))
-
-    @classmethod
-    def paper(cls, benchmark_name):
-        return cls._combine(benchmark_name, AceNASConfig.paper(benchmark_name))
-
-    @classmethod
-    def _combine(cls, benchmark_name, ranker):
+    def settings_for(cls, benchmark_name):
         settings = ps.SearchSettings.for_benchmark(benchmark_name)
-        settings = dataclasses.replace(settings, random_fraction=0.5,
-                                       label_capacity=min(settings.label_capacity, 200))
-        return cls(**dataclasses.asdict(ranker), **dataclasses.asdict(settings))
+        return dataclasses.replace(settings, random_fraction=0.5, label_capacity=min(settings.label_capacity, 200))
 
 
 def acenas_search(space: SearchSpace, config: AceNASSearchConfig = AceNASSearchConfig()) -> SearchAlgorithm:
     config.validate()
-    settings, ranker_config = ps.split_config(config, AceNASConfig)
+    settings, ranker_config = config.search, config.predictor
     inner = ps.predictor_search(space, acenas_predictor(space, ranker_config), settings)
     pool = ps.candidate_pool(space, settings.max_enumerated)
     if pool is None or not ranker_config.weak_labels or config.first_round == "random":

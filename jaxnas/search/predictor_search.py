@@ -27,6 +27,7 @@ each branch of a round (random or predictor) runs only when some seed takes it.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -37,14 +38,14 @@ from jaxnas import presets
 from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
-from jaxnas.config import Config, field
+from jaxnas.config import Config, field, part
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings(Config):
-    """The search's own settings; a predictor search config adds the predictor's fields."""
+    """The search's own settings (a part of each predictor search's config)."""
 
     label = "search"
 
@@ -77,18 +78,6 @@ class SearchSettings(Config):
         if self.candidate_samples < self.queries_per_round:
             raise ValueError(f"candidate_samples must be >= queries_per_round ({self.queries_per_round}), got "
                              f"{self.candidate_samples}")
-
-
-def split_config(config: Config, predictor_config_cls) -> tuple[SearchSettings, Config]:
-    """(search settings, predictor config) from a combined config holding the fields of both."""
-    pick = lambda cls: cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
-    return pick(SearchSettings), pick(predictor_config_cls)
-
-
-def _combined(cls, predictor_config, benchmark_name):
-    """A combined config: the search settings for ``benchmark_name`` + ``predictor_config``."""
-    settings = SearchSettings.for_benchmark(benchmark_name)
-    return cls(**dataclasses.asdict(predictor_config), **dataclasses.asdict(settings))
 
 
 class PredictorSearchState(NamedTuple):
@@ -216,36 +205,49 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
 
 # ----------------------------------------------------------------------------- registered searches
 @dataclasses.dataclass(frozen=True)
-class AssessorSearchConfig(SearchSettings, AssessorConfig):
-    """Search settings + the assessor's hyperparameters (one flat set of flags)."""
+class PredictorSearchConfig(Config):
+    """A predictor search's config: the predictor's hyperparameters and the search settings
+    for the benchmark, as two parts (one flat set of flags). Subclasses declare
+    ``predictor`` with the predictor's config class."""
+
+    predictor: Config = part(Config)
+    search: SearchSettings = part(SearchSettings)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
-        return _combined(cls, AssessorConfig.for_benchmark(benchmark_name), benchmark_name)
+        return cls(cls._predictor_class().for_benchmark(benchmark_name), cls.settings_for(benchmark_name))
 
     @classmethod
     def paper(cls, benchmark_name):
-        return _combined(cls, AssessorConfig.paper(benchmark_name), benchmark_name)
+        return cls(cls._predictor_class().paper(benchmark_name), cls.settings_for(benchmark_name))
+
+    @classmethod
+    def settings_for(cls, benchmark_name) -> SearchSettings:
+        """The search settings of both presets for ``benchmark_name``."""
+        return SearchSettings.for_benchmark(benchmark_name)
+
+    @classmethod
+    def _predictor_class(cls) -> type:
+        return typing.get_type_hints(cls)["predictor"]
 
 
 @dataclasses.dataclass(frozen=True)
-class GCNSearchConfig(SearchSettings, GCNConfig):
+class AssessorSearchConfig(PredictorSearchConfig):
+    """Search settings + the assessor's hyperparameters."""
+
+    predictor: AssessorConfig = part(AssessorConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class GCNSearchConfig(PredictorSearchConfig):
     """Search settings + Wen et al.'s GCN predictor's hyperparameters."""
 
-    @classmethod
-    def for_benchmark(cls, benchmark_name):
-        return _combined(cls, GCNConfig.for_benchmark(benchmark_name), benchmark_name)
-
-    @classmethod
-    def paper(cls, benchmark_name):
-        return _combined(cls, GCNConfig.paper(benchmark_name), benchmark_name)
+    predictor: GCNConfig = part(GCNConfig)
 
 
 def assessor_search(space: SearchSpace, config: AssessorSearchConfig = AssessorSearchConfig()) -> SearchAlgorithm:
-    settings, predictor_config = split_config(config, AssessorConfig)
-    return predictor_search(space, assessor_predictor(space, predictor_config), settings)
+    return predictor_search(space, assessor_predictor(space, config.predictor), config.search)
 
 
 def gcn_search(space: SearchSpace, config: GCNSearchConfig = GCNSearchConfig()) -> SearchAlgorithm:
-    settings, predictor_config = split_config(config, GCNConfig)
-    return predictor_search(space, gcn_predictor(space, predictor_config), settings)
+    return predictor_search(space, gcn_predictor(space, config.predictor), config.search)

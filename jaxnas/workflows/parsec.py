@@ -27,9 +27,9 @@ import optax
 import scipy.stats
 from absl import logging
 
-from jaxnas import checkpoint, data, input_pipeline, outputs, parsec, provenance, supernet, training
+from jaxnas import checkpoint, data, outputs, provenance, training
 from jaxnas import plotting  # noqa: F401 - selects matplotlib's Agg backend for the plots below
-from jaxnas.models import darts_network, layers, nb201_network
+from jaxnas.weight_sharing import darts_network, input_pipeline, layers, nb201_network, parsec, supernet
 from jaxnas.workflows import RunError, UsageError
 
 

@@ -63,7 +63,7 @@ def run(options: Options, predictor_config: Callable[[str], Config], start_devic
         return  # one writer in multi-host runs
 
     summary = result.to_json({
-        "config": dataclasses.asdict(config),
+        "config": config.flat(),
         "benchmark_info": benchmark.summary(),
         "label_column": benchmark.signal_name,
         "evaluation_column": benchmark.reported_name,

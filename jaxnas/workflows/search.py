@@ -77,7 +77,7 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
             checkpoint_every_steps=options.checkpoint_every_steps,
             resume=options.resume,
             overwrite=options.overwrite,
-            run_info={"config": dataclasses.asdict(config)},
+            run_info={"config": config.flat()},
         )
     except (distributed.DeviceCountError, runner.SearchSettingsError, checkpoint.CheckpointMismatchError,
             checkpoint.CheckpointExistsError, FileNotFoundError) as err:  # incl. CheckpointUnreadableError
@@ -88,7 +88,7 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
     report_at = sorted({int(q) for q in options.report_at})
     summary = result.to_json(
         {
-            "config": dataclasses.asdict(config),
+            "config": config.flat(),
             "benchmark_info": benchmark.summary(),
             "command": options.command,
             **run_record,

@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import benchmarks, checkpoint, input_pipeline, metrics, outputs, provenance, supernet
+from jaxnas import benchmarks, checkpoint, metrics, outputs, provenance
 from jaxnas.spaces import nb201
+from jaxnas.weight_sharing import input_pipeline, supernet
 from jaxnas.workflows import UsageError
 
 

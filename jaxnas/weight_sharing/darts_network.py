@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxnas.models import layers
+from jaxnas.weight_sharing import layers
 
 PRIMITIVES = (
     "max_pool_3x3", "avg_pool_3x3", "skip_connect",

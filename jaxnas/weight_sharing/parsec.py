@@ -36,7 +36,7 @@ Protocol (what this module runs, :func:`make_train_step`):
   is exactly the one a random-sampling baseline of the same seed trains.
   ``"posterior"`` is the paper's estimator: archs from pi, importance weights on the
   training batch. Only the weights the sampled architectures use are updated, optimiser
-  state included (:func:`jaxnas.supernet.apply_to_used`).
+  state included (:func:`jaxnas.weight_sharing.supernet.apply_to_used`).
 * Tempering: a batch log-likelihood sums over B examples, so per-example gaps of a few
   hundredths of a nat become nats per batch and the raw weights are one-hot (effective
   sample size ~1). Each step picks the largest beta <= 1 with ESS >= ``target_ess * K``
@@ -63,8 +63,8 @@ import numpy as np
 import optax
 
 from jaxnas import config as config_base
-from jaxnas import input_pipeline, supernet
 from jaxnas.config import field
+from jaxnas.weight_sharing import input_pipeline, supernet
 
 Params = Any
 Logits = dict  # choice name -> float32[*shape, num_options]
@@ -472,7 +472,7 @@ def nb201_to_arch(s: Sample) -> jax.Array:
 
 
 def darts_choices() -> ChoiceSpace:
-    from jaxnas.models import darts_network as dn
+    from jaxnas.weight_sharing import darts_network as dn
 
     pair_names = tuple(f"pair_{i}" for i in range(dn.MAX_PAIRS))
     pair_mask = np.arange(dn.MAX_PAIRS)[None, :] < np.array(dn.NUM_PAIRS)[:, None]
@@ -484,7 +484,7 @@ def darts_choices() -> ChoiceSpace:
 
 
 def darts_to_arch(s: Sample):
-    from jaxnas.models import darts_network as dn
+    from jaxnas.weight_sharing import darts_network as dn
 
     return dn.DartsArch(s["normal_inputs"], s["normal_ops"], s["reduce_inputs"], s["reduce_ops"])
 

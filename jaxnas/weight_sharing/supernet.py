@@ -4,7 +4,7 @@ Training (single-path one-shot with uniform sampling, Guo et al. 2020; AceNAS's 
 weak labels): every step samples one cell uniformly from the 5^6 op assignments and
 trains the supernet weights that cell uses on one augmented minibatch (SGD, Nesterov
 momentum, cosine learning rate, weight decay). The network is
-:func:`jaxnas.models.nb201_network.supernet` (``lax.switch`` per edge, so a step costs
+:func:`jaxnas.weight_sharing.nb201_network.supernet` (``lax.switch`` per edge, so a step costs
 what the sampled cell costs). Steps are a ``lax.scan``; every random draw derives from
 (seed, step), so a run resumed from a checkpoint equals an uninterrupted one.
 
@@ -27,9 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnas import input_pipeline
-from jaxnas.models import nb201_network
 from jaxnas.config import Config, field
+from jaxnas.weight_sharing import input_pipeline, nb201_network
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.models import layers
+from jaxnas.weight_sharing import layers
 from jaxnas.spaces import nb201 as nb201_space
 
 OP_NAMES = nb201_space.OP_NAMES
