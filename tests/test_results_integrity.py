@@ -108,8 +108,8 @@ def test_results_record_git_preset_and_weak_labels(tmp_path):
     assert {"mean", "std", "sem", "median", "fraction_at_optimum", "per_seed"} <= set(stats)
     assert stats["std"] == pytest.approx(np.std(stats["per_seed"], ddof=1))
     # An AceNAS config declares its weak labels; a table is labelled table-assisted.
-    config = dataclasses.replace(search.config_class("acenas").for_benchmark("nb201_synthetic"),
-                                 weak_labels="nb201_synthetic:synthetic_valid_12ep", allow_table_weak_labels=True)
+    config = search.config_class("acenas").for_benchmark("nb201_synthetic").replace(
+        weak_labels="nb201_synthetic:synthetic_valid_12ep", allow_table_weak_labels=True)
     record = provenance.run_record(config, "nb201_synthetic", "default")
     # 15,625 cells x 12 epochs / the reported column's 200 epochs.
     assert record["table_assisted"] is True and record["weak_labels"]["full_training_equivalents"] == 937.5
@@ -136,7 +136,7 @@ def test_defaults_depend_on_the_space_family_not_the_benchmark():
         assert cls.for_benchmark("nbgraph_cora") == cls.for_benchmark("nbgraph_photo") or name == "acenas"
     # AceNAS differs only in the benchmark it refuses weak labels from.
     a, b = (search.config_class("acenas").for_benchmark(n) for n in ("nbgraph_cora", "nbgraph_photo"))
-    assert dataclasses.replace(a, searched_benchmark="") == dataclasses.replace(b, searched_benchmark="")
+    assert a.replace(searched_benchmark="") == b.replace(searched_benchmark="")
     with pytest.raises(ValueError, match="no paper configuration"):
         presets.config(search.config_class("evolution"), "nb201_cifar10", "paper")
     seminas_paper = presets.config(search.config_class("seminas"), "nb201_cifar10", "paper")
