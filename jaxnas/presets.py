@@ -18,13 +18,14 @@ PRESETS = ("default", "paper")
 FAMILIES = ("nb201", "nb101", "nbgraph")
 
 
-def space_family(benchmark_name: str) -> Optional[str]:
-    """The search-space family of a benchmark ("nb201", "nb101" or "nbgraph"), from its
-    registered name (``nb201_cifar10`` -> ``nb201``); None for a name of no family."""
-    for family in FAMILIES:
-        if benchmark_name == family or benchmark_name.startswith(family + "_"):
-            return family
-    return None
+def space_family(name: str) -> Optional[str]:
+    """The search-space family of benchmark ``name`` ("nb201", "nb101" or "nbgraph") as the
+    benchmark registry declares it, or ``name`` itself when it is a family (a space name);
+    None otherwise."""
+    from jaxnas import benchmarks  # the registry imports the spaces; presets stays light
+
+    family = benchmarks.space_family(name)
+    return family if family is not None else (name if name in FAMILIES else None)
 
 
 def config(config_cls: Type, benchmark_name: str, preset: str = "default"):

@@ -96,3 +96,9 @@ def test_low_fidelity_column_is_an_allowed_weak_label(synthetic_nb201):
     for column, message in [("reported", "test-split column"), ("signal", "own signal column")]:
         with pytest.raises(acenas.WeakLabelError, match=message):
             acenas.load_weak_labels(f"nb201_synthetic:{column}", space, None, "nb201_synthetic", True)
+
+
+def test_each_synthetic_benchmark_is_over_its_declared_space_family():
+    for name in ("nb201_synthetic", "nb201_synthetic_subset", "nbgraph_synthetic"):
+        assert benchmarks.load_benchmark(name).space.name == benchmarks.space_family(name)
+    assert benchmarks.space_family("no_such_benchmark") is None

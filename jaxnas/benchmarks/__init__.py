@@ -12,26 +12,31 @@ NBGRAPH_DATASETS = (
     "cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins",
 )
 
-# name -> (module, loader function, fixed keyword arguments).
+# name -> (search-space family, module, loader function, fixed keyword arguments).
 _BENCHMARKS = {
-    "nb201_cifar10": ("jaxnas.benchmarks.nb201", "load_cifar10", {}),
-    "nb201_cifar10_12ep": ("jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "cifar10"}),
-    "nb201_cifar100_12ep": ("jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "cifar100"}),
-    "nb201_imagenet16_12ep": ("jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "imagenet16"}),
-    "nb101_subset": ("jaxnas.benchmarks.nb101", "load_subset", {}),
-    "nb101": ("jaxnas.benchmarks.nb101", "load_full", {}),
+    "nb201_cifar10": ("nb201", "jaxnas.benchmarks.nb201", "load_cifar10", {}),
+    "nb201_cifar10_12ep": ("nb201", "jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "cifar10"}),
+    "nb201_cifar100_12ep": ("nb201", "jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "cifar100"}),
+    "nb201_imagenet16_12ep": ("nb201", "jaxnas.benchmarks.nb201", "load_12ep", {"dataset": "imagenet16"}),
+    "nb101_subset": ("nb101", "jaxnas.benchmarks.nb101", "load_subset", {}),
+    "nb101": ("nb101", "jaxnas.benchmarks.nb101", "load_full", {}),
     **{
-        f"nbgraph_{dataset}": ("jaxnas.benchmarks.nbgraph", "load", {"dataset": dataset})
+        f"nbgraph_{dataset}": ("nbgraph", "jaxnas.benchmarks.nbgraph", "load", {"dataset": dataset})
         for dataset in NBGRAPH_DATASETS
     },
     # Made-up values over real spaces, for tests without data files (see synthetic.py).
-    # Named <space>_synthetic so that presets.space_family gives them their space's defaults.
-    "nb201_synthetic": ("jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201}),
+    "nb201_synthetic": ("nb201", "jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201}),
     "nb201_synthetic_subset": (
-        "jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201, "coverage": 0.5}),
-    "nbgraph_synthetic": ("jaxnas.benchmarks.synthetic", "load", {"space_name": "nbgraph", "seed": 26206}),
+        "nb201", "jaxnas.benchmarks.synthetic", "load", {"space_name": "nb201", "seed": 201, "coverage": 0.5}),
+    "nbgraph_synthetic": ("nbgraph", "jaxnas.benchmarks.synthetic", "load", {"space_name": "nbgraph", "seed": 26206}),
 }
 BENCHMARK_NAMES = tuple(_BENCHMARKS)
+
+
+def space_family(name: str) -> Optional[str]:
+    """The search-space family ("nb201", "nb101", "nbgraph") a registered benchmark is
+    declared over; None for a name that is not registered."""
+    return _BENCHMARKS[name][0] if name in _BENCHMARKS else None
 
 
 def load_benchmark(name: str, data_dir: Optional[str] = None, **kwargs) -> Benchmark:
@@ -46,8 +51,8 @@ def load_benchmark(name: str, data_dir: Optional[str] = None, **kwargs) -> Bench
 
 @functools.lru_cache(maxsize=None)
 def _cached_load(name, data_dir, kwargs):
-    module, loader, fixed = _BENCHMARKS[name]
+    _, module, loader, fixed = _BENCHMARKS[name]
     return getattr(importlib.import_module(module), loader)(data_dir=data_dir, **fixed, **dict(kwargs))
 
 
-__all__ = ["Benchmark", "BENCHMARK_NAMES", "NBGRAPH_DATASETS", "load_benchmark"]
+__all__ = ["Benchmark", "BENCHMARK_NAMES", "NBGRAPH_DATASETS", "load_benchmark", "space_family"]

@@ -213,8 +213,10 @@ def _table_cost(bench, column: str, full_name: str, searched, cells: int) -> tup
     if epochs is not None and reported_epochs:
         return cells * epochs / reported_epochs, (f"{cells} cells x {epochs} epochs / {reported_epochs} epochs "
                                                   f"of {searched.name}'s reported column")
-    same_protocol = (searched is not None and bench.name.startswith("nbgraph_") and searched.name.startswith("nbgraph_")
-                     and column == "signal")
+    from jaxnas import benchmarks
+
+    same_protocol = (searched is not None and column == "signal"
+                     and benchmarks.space_family(bench.name) == benchmarks.space_family(searched.name) == "nbgraph")
     if same_protocol:  # NAS-Bench-Graph trains every dataset with the same schedule
         return float(cells), f"{cells} cells x 1 full training (on {bench.name}, not {searched.name})"
     return None, f"cost unknown: the epochs of {full_name!r} relative to the reported column are not known"
