@@ -582,3 +582,18 @@ def test_to_spec_from_spec(space, fns):
         nb101.from_spec(small_matrix, ["input", "output"])
     disconnected = nb101.from_spec(np.zeros((3, 3), int), ["input", "maxpool3x3", "output"], validate=False)
     assert not run(fns["valid"], stack([(disconnected.adjacency, disconnected.ops)]))[0]
+
+
+@pytest.mark.parametrize("adjacency,ops,message", [
+    (np.zeros((8, 8), np.int32), np.zeros(7, np.int32), r"NB101 adjacency has shape \(8, 8\), expected \(7, 7\)"),
+    (np.zeros((7, 6), np.int32), np.zeros(7, np.int32), r"NB101 adjacency has shape \(7, 6\), expected \(7, 7\)"),
+    (np.zeros((7, 7), np.int32), np.zeros(6, np.int32), r"NB101 ops has shape \(6,\), expected \(7,\)"),
+    (np.zeros((7, 7), np.float32), np.zeros(7, np.int32), "NB101 adjacency must be integers"),
+])
+def test_nb101_malformed_arrays_are_named(adjacency, ops, message):
+    space = nb101.NB101Space()
+    cell = nb101.NB101Cell(adjacency=jnp.asarray(adjacency), ops=jnp.asarray(ops))
+    with pytest.raises(base.InvalidArchitectureError, match=message):
+        jax.jit(space.is_valid)(cell)
+    with pytest.raises(base.InvalidArchitectureError, match=message):
+        space.index(cell)

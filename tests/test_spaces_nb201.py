@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jaxnas import spaces
-from jaxnas.spaces import nb201
+from jaxnas.benchmarks import ledger as ledger_lib
+from jaxnas.spaces import base, nb201
 
 SPACE = nb201.NB201Space()
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
@@ -106,3 +107,24 @@ def test_graphs_tuple_batch():
     assert int(jnp.argmax(graphs.nodes[16 + 1])) == int(cells.ops[2, 0]) + 1
     # The first graph's edges stay inside its own nodes.
     assert int(graphs.senders[:10].max()) < 8 and int(graphs.receivers[:10].max()) < 8
+
+
+def test_nb201_index_refuses_float_ops_at_trace_time():
+    space = nb201.NB201Space()
+    with pytest.raises(base.InvalidArchitectureError, match="NB201 ops must be integers, got dtype float32"):
+        jax.jit(space.index)(nb201.NB201Cell(ops=jnp.array([0.0, 1.5, 2.0, 3.0, 4.0, 1.0])))
+    with pytest.raises(base.InvalidArchitectureError, match=r"NB201 ops has shape \(2, 6\), expected \(6,\)"):
+        space.index(nb201.NB201Cell(ops=jnp.zeros((2, 6), jnp.int32)))
+    assert int(jax.jit(space.index)(space.from_index(1234))) == 1234  # correct input unchanged
+
+
+def test_out_of_range_indices_give_invalid_architectures(synthetic_nb201):
+    bench = synthetic_nb201
+    space = bench.space
+    cells = space.from_index_batch(jnp.array([15625, -1, 2 * 15625 + 3, 0, 15624]))
+    indices = space.index_batch(cells)
+    np.testing.assert_array_equal(indices, [-1, -1, -1, 0, 15624])
+    assert not np.asarray(jax.vmap(space.is_valid)(cells))[:3].any()
+    values, ledger = ledger_lib.query(ledger_lib.init(space.num_architectures, 5), jnp.asarray(bench.signal), indices)
+    assert np.isnan(values[:3]).all() and not np.isnan(values[3:]).any()
+    assert int(ledger.count) == 2  # invalid ones cost nothing and are never real cells

@@ -1,13 +1,100 @@
-"""Device mesh and checkpoint/resume: results must not depend on either."""
+"""The search runner (jaxnas.search.runner): impossible settings, budgets not reached,
+checkpoint cadence, and results that depend on neither the device mesh nor an
+interruption.
+"""
+
+from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+
+from jaxnas import benchmarks, checkpoint, search
+from jaxnas.search import runner
+from tests.test_checkpoint import garble_step
+
+
+@pytest.fixture(scope="module")
+def bench(synthetic_nb201):
+    return synthetic_nb201
+
+
+@pytest.fixture(scope="module")
+def random_search(bench):
+    # One algorithm object for every run below: the step program compiles once.
+    return search.make_algorithm("random", bench.space, search.config_class("random")())
+
+
+def test_impossible_settings_are_refused(bench, random_search):
+    proteins = benchmarks.load_benchmark("nbgraph_proteins")
+    algorithm = search.make_algorithm("random", proteins.space, search.config_class("random")())
+    with pytest.raises(runner.SearchSettingsError, match="budget 2500 exceeds the 2021 architectures nbgraph_proteins"):
+        runner.run_search(algorithm, proteins, budget=2500, num_seeds=2)
+    for kwargs, message in [({"max_steps": 0}, "max_steps must be >= 1, got 0"),
+                            ({"max_steps": -1}, "max_steps must be >= 1, got -1"),
+                            ({"checkpoint_every_steps": 0}, "checkpoint_every_steps must be >= 1"),
+                            ({"resume": True}, "resume needs a checkpoint directory")]:
+        with pytest.raises(runner.SearchSettingsError, match=message):
+            runner.run_search(random_search, bench, budget=10, num_seeds=2, **kwargs)
+
+
+def test_seeds_short_of_budget_are_reported(bench, random_search, caplog):
+    with caplog.at_level(logging.INFO):
+        result = runner.run_search(random_search, bench, budget=20, num_seeds=2, max_steps=1, algorithm_name="random")
+    np.testing.assert_array_equal(result.queries, 1)
+    out = result.to_json()
+    assert out["budget_reached"] is False and result.budget_reached is False
+    assert out["short_of_budget"] == {"seeds": [0, 1], "queries": [1, 1]}
+    assert "2 of 2 seeds stopped at max_steps=1 before spending the budget of 20 queries" in caplog.text
+    # The first progress line comes after the first ask/tell round, with compilation logged.
+    text = caplog.text
+    assert "random: search step compiled in" in text and "random: first ask/tell round took" in text
+    assert text.index("first ask/tell round") < text.index("step 1, queries 1.0/20")
+
+
+def test_checkpoints_come_every_n_steps_and_resume_counts_all_wall_time(bench, random_search, tmp_path, monkeypatch):
+    plain = runner.run_search(random_search, bench, budget=30, num_seeds=2)
+    saved = []
+    original = checkpoint.Checkpointer.save
+
+    def recording_save(self, step, state, info=None):
+        saved.append((step, info["wall_seconds"]))
+        original(self, step, state, info)
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "save", recording_save)
+    ckpt = tmp_path / "ck"
+    full = runner.run_search(random_search, bench, budget=30, num_seeds=2, checkpoint_dir=str(ckpt),
+                             checkpoint_every_steps=7)
+    steps = [s for s, _ in saved]
+    assert steps[:-1] == list(range(7, 7 * len(steps), 7))  # every 7 steps, then at the end
+    assert steps[-1] >= int(full.steps.max()) and 0 < steps[-1] - steps[-2] <= 7
+    wall_at_previous = dict(saved)[steps[-2]]
+    np.testing.assert_array_equal(full.history, plain.history)  # chunking changes nothing
+    assert full.budget_reached and full.to_json()["budget_reached"] is True
+
+    # The newest checkpoint is garbled: resume from the one before, same result, and
+    # wall_seconds includes the time recorded up to that checkpoint.
+    garble_step(ckpt / str(steps[-1]))
+    with pytest.raises(checkpoint.CheckpointExistsError):
+        runner.run_search(random_search, bench, budget=30, num_seeds=2, checkpoint_dir=str(ckpt))
+    resumed = runner.run_search(random_search, bench, budget=30, num_seeds=2, checkpoint_dir=str(ckpt),
+                                checkpoint_every_steps=7, resume=True)
+    np.testing.assert_array_equal(resumed.history, plain.history)
+    np.testing.assert_array_equal(resumed.curve, plain.curve)
+    assert resumed.wall_seconds > wall_at_previous
+    assert (ckpt / f"{steps[-1]}.unreadable").is_dir()
+    results = json.loads(json.dumps(resumed.to_json()))
+    assert results["wall_seconds"] == resumed.wall_seconds
+
+
+# ---------------------------------------------------------------- device mesh, kill and resume
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
