@@ -89,7 +89,7 @@ def test_weak_label_spec_errors(space, tmp_path):
     with pytest.raises(ValueError, match="shape"):
         acenas.load_weak_labels(str(tmp_path / "short.npz"), space)
     with pytest.raises(ValueError, match="space"):  # a table over another space
-        acenas.load_weak_labels("nbgraph_citeseer:signal", space, searched_benchmark="nb201_cifar10",
+        acenas.load_weak_labels("nbgraph_citeseer:signal", space, searched_benchmark="nb201_synthetic",
                                 allow_table=True)
 
 
@@ -112,7 +112,8 @@ def test_cross_dataset_weak_labels():
     ("nbgraph_cora:signal", "own signal column"),
     ("nbgraph_cora:reported", "test-split column"),  # NAS-Bench-Graph's reported column is its test split
     ("nbgraph_citeseer:reported", "test-split column"),
-    ("nb201_cifar10:cifar10_test_200ep", "test-split column"),  # the reported column by its own name
+    # The reported column by its own name.
+    ("nb201_synthetic:synthetic_test_200ep (made-up test accuracy, %)", "test-split column"),
 ])
 def test_side_doors_around_the_ledger_are_refused_even_when_tables_are_allowed(spec, message):
     searched = spec.split(":")[0] if spec.startswith("nb201") else "nbgraph_cora"
@@ -124,16 +125,24 @@ def test_side_doors_around_the_ledger_are_refused_even_when_tables_are_allowed(s
         acenas.load_weak_labels(spec, bench.search_space, searched_benchmark=searched, allow_table=True)
 
 
-def test_searched_columns_are_refused_under_any_name_and_tables_need_the_searched_benchmark(space, tmp_path):
-    bench = benchmarks.load_benchmark("nb201_cifar10")
+def test_searched_columns_are_refused_under_any_name_and_tables_need_the_searched_benchmark(
+        synthetic_nb201, tmp_path):
+    bench = synthetic_nb201
     # The searched benchmark's reported column, repackaged as a weak-label file.
     np.savez(tmp_path / "leak.npz", weak_labels=bench.reported)
-    leak = dataclasses.replace(acenas.AceNASConfig.for_benchmark("nb201_cifar10"), weak_labels=str(tmp_path / "leak.npz"))
+    leak = dataclasses.replace(acenas.AceNASConfig.for_benchmark(bench.name), weak_labels=str(tmp_path / "leak.npz"))
     with pytest.raises(acenas.WeakLabelError, match="own reported column"):
         leak.validate()
-    # nb201_cifar10_12ep's signal is a 12-epoch column: a table, not the searched benchmark's own.
+    # Its search signal under the column's full name instead of "signal".
+    with pytest.raises(acenas.WeakLabelError, match="own search signal column"):
+        acenas.AceNASConfig(weak_labels=f"{bench.name}:{bench.signal_name}", allow_table_weak_labels=True,
+                            searched_benchmark=bench.name).validate()
+    # A 12-epoch column is a table: refused until the searched benchmark is named.
     with pytest.raises(acenas.WeakLabelError, match="searched benchmark"):
-        acenas.AceNASConfig(weak_labels="nb201_cifar10_12ep:signal", allow_table_weak_labels=True).validate()
+        acenas.AceNASConfig(weak_labels=f"{bench.name}:synthetic_valid_12ep", allow_table_weak_labels=True).validate()
+
+
+def test_searched_signal_is_refused_under_another_real_tables_name():
     # Searching nb201_cifar10_12ep, the same values under nb201_cifar10's name are its own signal.
     with pytest.raises(acenas.WeakLabelError, match="own search signal column"):
         acenas.AceNASConfig(weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True,
@@ -141,9 +150,9 @@ def test_searched_columns_are_refused_under_any_name_and_tables_need_the_searche
 
 
 def test_weak_label_cost_is_declared(tmp_path):
-    nb201 = acenas.AceNASConfig.for_benchmark("nb201_cifar10")
+    nb201 = acenas.AceNASConfig.for_benchmark("nb201_synthetic")
     assert acenas.weak_label_source(nb201).to_json()["kind"] == "none"
-    table = dataclasses.replace(nb201, weak_labels="nb201_cifar10:cifar10_valid_12ep", allow_table_weak_labels=True)
+    table = dataclasses.replace(nb201, weak_labels="nb201_synthetic:synthetic_valid_12ep", allow_table_weak_labels=True)
     source = acenas.weak_label_source(table)
     assert source.kind == "table" and source.table_assisted and source.queries == 0 and source.cells == 15625
     assert source.full_training_equivalents == pytest.approx(15625 * 12 / 200)  # ~938 full trainings

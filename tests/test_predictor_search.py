@@ -10,8 +10,8 @@ from jaxnas.search import predictor_search, runner
 
 
 @pytest.fixture(scope="module")
-def bench():
-    return benchmarks.load_benchmark("nb201_cifar10")
+def bench(synthetic_nb201):
+    return synthetic_nb201
 
 
 def _signal_oracle(bench, labelled_check=None):
