@@ -1,4 +1,3 @@
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,7 +5,7 @@ import pytest
 
 from jaxnas import benchmarks, search
 from jaxnas.predictors.base import Predictor
-from jaxnas.search import predictor_search, runner
+from jaxnas.search import label_pool, predictor_search, runner
 
 
 @pytest.fixture(scope="module")
@@ -69,21 +68,28 @@ def test_random_fraction_mixes_in_random_cells(bench):
         assert sum(i in top for i in round_) < 10  # ... and random ones (top 200 of 15,625 is ~1 %)
 
 
-def test_full_buffer_keeps_the_best_labels(bench):
+def test_label_pool_keeps_new_labels_in_order_then_the_best(bench):
     space = bench.search_space
-    settings = predictor_search.SearchSettings(initial_queries=4, queries_per_round=4, label_capacity=4)
-    algorithm = predictor_search.predictor_search(space, _signal_oracle(bench), settings)
-    state = algorithm.init(jax.random.key(0))
     archs = space.from_index_batch(jnp.arange(8) * 1000)
-    values = jnp.arange(8, dtype=jnp.float32)
-    state = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[:4], archs), values[:4])
-    assert int(state.count) == 4
-    state = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[4:], archs), jnp.array([10.0, -1.0, jnp.nan, 0.5]))
-    assert sorted(np.asarray(state.labels).tolist()) == [1.0, 2.0, 3.0, 10.0]
-    assert int(state.count) == 4
-    # A cell already in the buffer is not added twice.
-    again = algorithm.tell(state, jax.tree_util.tree_map(lambda a: a[4:5], archs), jnp.array([10.0]))
-    chex.assert_trees_all_equal(again.labels, state.labels)
+    take = lambda rows: jax.tree_util.tree_map(lambda a: a[jnp.asarray(rows)], archs)
+    pool = label_pool.init(4, space.sample(jax.random.key(0)))
+    assert int(pool.count) == 0
+    # NaN answers, invalid indices and repeats (within the batch too) are not labels.
+    pool = label_pool.insert(pool, take([0, 1, 2, 1, 3]), jnp.array([0, 1000, -1, 1000, 3000]),
+                             jnp.array([0.0, 1.0, 5.0, 9.0, jnp.nan]))
+    assert int(pool.count) == 2
+    np.testing.assert_array_equal(pool.indices, [0, 1000, -1, -1])
+    pool = label_pool.insert(pool, take([2, 3]), jnp.array([2000, 3000]), jnp.array([2.0, 3.0]))
+    np.testing.assert_array_equal(pool.indices, [0, 1000, 2000, 3000])  # query order
+    np.testing.assert_array_equal(space.index_batch(pool.archs), pool.indices)
+    np.testing.assert_array_equal(pool.labels, [0.0, 1.0, 2.0, 3.0])
+    # Full: a higher label replaces the lowest, a lower one (or a repeat) is dropped.
+    pool = label_pool.insert(pool, take([4, 5, 6, 7, 4]), jnp.array([4000, 5000, 6000, 7000, 4000]),
+                             jnp.array([10.0, -1.0, jnp.nan, 0.5, 11.0]))
+    assert int(pool.count) == 4
+    np.testing.assert_array_equal(pool.indices, [4000, 1000, 2000, 3000])
+    np.testing.assert_array_equal(pool.labels, [10.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(space.index_batch(pool.archs), pool.indices)
 
 
 @pytest.mark.slow

@@ -79,6 +79,6 @@ def acenas_search(space: SearchSpace, config: AceNASSearchConfig = AceNASSearchC
         return space.from_index_batch(picks), state._replace(rounds=state.rounds + 1)
 
     def ask(state, key):
-        return jax.lax.cond(state.count == 0, first_round, inner.ask, state, key)
+        return jax.lax.cond(state.labelled.count == 0, first_round, inner.ask, state, key)
 
     return inner._replace(ask=ask)

@@ -5,7 +5,7 @@ semi-supervised assessor, AceNAS, ...). Each ``ask`` is one round:
 
 * while fewer than ``initial_queries`` labels are known: ``queries_per_round`` random
   unqueried candidates;
-* afterwards: fit the predictor on the labelled buffer, score the candidate pool, and
+* afterwards: fit the predictor on the label pool, score the candidate pool, and
   ask the ``(1 - random_fraction) * queries_per_round`` best-scored unqueried candidates
   plus ``random_fraction * queries_per_round`` random other unqueried ones (AceNAS asks
   half top, half random).
@@ -14,14 +14,15 @@ The candidate pool is the search domain (``space`` is ``benchmark.search_space``
 every cell of a RestrictedSpace (nb101_subset's 30,001) or of a space with at most
 ``max_enumerated`` architectures (NB201, NB-Graph); for larger spaces (full NB101)
 ``candidate_samples`` fresh uniform samples per round. Unqueried means "not in the
-labelled buffer", checked by space index.
+label pool", checked by space index.
 
-Static shapes: the labelled buffer has ``label_capacity`` slots. The predictor is fit
-on the buffer's n labels cycled to fill every slot (slot i holds label i mod n), so one
-compiled fit serves every round; each label appears floor(C/n) or ceil(C/n) times. Once
-the buffer is full, a new label replaces the lowest one (so set the capacity at least
-the budget to use every label). Everything is jittable and the runner vmaps over seeds;
-each branch of a round (random or predictor) runs only when some seed takes it.
+Static shapes: the labels are kept in a :class:`jaxnas.search.label_pool.LabelPool` of
+``label_capacity`` slots. The predictor is fit on the pool's n labels cycled to fill
+every slot (slot i holds label i mod n), so one compiled fit serves every round; each
+label appears floor(C/n) or ceil(C/n) times. Once the pool is full, a new label replaces
+the lowest one (so set the capacity at least the budget to use every label). Everything
+is jittable and the runner vmaps over seeds; each branch of a round (random or
+predictor) runs only when some seed takes it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from jaxnas.predictors.assessor import AssessorConfig, assessor_predictor
 from jaxnas.predictors.base import Predictor
 from jaxnas.predictors.gcn import GCNConfig, gcn_predictor
 from jaxnas.config import Config, field, part
+from jaxnas.search import label_pool
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
@@ -81,18 +83,15 @@ class SearchSettings(Config):
 
 
 class PredictorSearchState(NamedTuple):
-    labelled: Any  # architecture pytree [C]
-    labelled_index: jax.Array  # int32[C], space index, -1 = empty slot
-    labels: jax.Array  # float32[C], NaN = empty slot
-    count: jax.Array  # int32: filled slots
+    labelled: label_pool.LabelPool  # the queried architectures and their labels
     rounds: jax.Array  # int32: asks so far
 
 
-def _cycled(buffer: Any, labels: jax.Array, count: jax.Array) -> tuple[Any, jax.Array]:
-    """Every slot i filled with entry i mod count (the first ``count`` are real)."""
-    capacity = labels.shape[0]
-    source = jnp.arange(capacity) % jnp.maximum(count, 1)
-    return jax.tree_util.tree_map(lambda a: a[source], buffer), labels[source]
+def _cycled(pool: label_pool.LabelPool) -> tuple[Any, jax.Array]:
+    """The pool's architectures and labels with every slot i holding entry i mod count."""
+    capacity = pool.labels.shape[0]
+    source = jnp.arange(capacity) % jnp.maximum(pool.count, 1)
+    return jax.tree_util.tree_map(lambda a: a[source], pool.archs), pool.labels[source]
 
 
 def _top_unqueried(scores: jax.Array, excluded: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
@@ -134,19 +133,13 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         return space.from_index_batch(indices), indices
 
     def init(key):
-        template = space.sample_batch(key, capacity)
-        return PredictorSearchState(
-            labelled=template,
-            labelled_index=jnp.full((capacity,), -1, jnp.int32),
-            labels=jnp.full((capacity,), jnp.nan, jnp.float32),
-            count=jnp.zeros((), jnp.int32),
-            rounds=jnp.zeros((), jnp.int32),
-        )
+        return PredictorSearchState(labelled=label_pool.init(capacity, space.sample(key)),
+                                    rounds=jnp.zeros((), jnp.int32))
 
     def ask(state, key):
         pool_key, random_key, fit_key, extra_key = jax.random.split(key, 4)
         archs, indices = candidates(pool_key)
-        known = jnp.sort(state.labelled_index)
+        known = jnp.sort(state.labelled.indices)
         position = jnp.clip(jnp.searchsorted(known, indices), 0, capacity - 1)
         queried = (known[position] == indices) | (indices < 0)
 
@@ -156,7 +149,7 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
 
         def predictor_round(operand):
             state, archs, queried, fit_key, extra_key = operand
-            labelled, labels = _cycled(state.labelled, state.labels, state.count)
+            labelled, labels = _cycled(state.labelled)
             fitted = predictor.fit(fit_key, labelled, labels, archs)
             scores = predictor.predict(fitted, archs)
             scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
@@ -168,7 +161,7 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
 
         # Each branch runs only when some seed takes it (a lax.cond under vmap would fit
         # the predictor for every seed in the random initial rounds too).
-        initial = state.count < settings.initial_queries
+        initial = state.labelled.count < settings.initial_queries
         none = jnp.zeros((q,), jnp.int32)
         picks = jnp.where(
             initial,
@@ -179,26 +172,7 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         return asked, state._replace(rounds=state.rounds + 1)
 
     def tell(state, archs, values):
-        indices = space.index_batch(archs)
-
-        def insert(state, item):
-            arch, index, value = item
-            new = ~jnp.isnan(value) & (index >= 0) & ~jnp.any(state.labelled_index == index)
-            full = state.count >= capacity
-            lowest = jnp.argmin(jnp.where(jnp.isnan(state.labels), jnp.inf, state.labels))
-            slot = jnp.where(full, lowest, state.count)
-            accept = new & (~full | (value > state.labels[slot]))
-            put = lambda buf, x: buf.at[slot].set(jnp.where(accept, x, buf[slot]))
-            return PredictorSearchState(
-                labelled=jax.tree_util.tree_map(put, state.labelled, arch),
-                labelled_index=put(state.labelled_index, index),
-                labels=put(state.labels, value),
-                count=state.count + (accept & ~full).astype(jnp.int32),
-                rounds=state.rounds,
-            ), None
-
-        state, _ = jax.lax.scan(insert, state, (archs, indices, jnp.asarray(values, jnp.float32)))
-        return state
+        return state._replace(labelled=label_pool.insert(state.labelled, archs, space.index_batch(archs), values))
 
     return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=q)
 

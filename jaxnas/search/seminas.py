@@ -46,10 +46,11 @@ Deviations from the reference, and why:
   predicted unqueried cells (the reference would ask fewer and never spend its budget).
 
 Fixed shapes: ``ask`` returns ``max(N, new_per_iteration)`` architectures; unused slots are
-an invalid architecture (answered NaN at no cost). The labelled pool has room for
-``N + iterations * new_per_iteration``; a budget beyond that is never spent (the search
-then asks nothing and the runner stops at ``max_steps``). Work that only some steps do
-(initial sampling, a round) runs in :func:`jaxnas.search.base.only_where`, a ``while_loop`` of at most one
+an invalid architecture (answered NaN at no cost). The labelled architectures are kept in
+a :class:`jaxnas.search.label_pool.LabelPool` (in query order) with room for
+``N + iterations * new_per_iteration``, so it never fills; a budget beyond that is never
+spent (the search then asks nothing and the runner stops at ``max_steps``). Work that only
+some steps do (initial sampling, a round) runs in :func:`jaxnas.search.base.only_where`, a ``while_loop`` of at most one
 trip: under ``vmap`` over seeds it runs once when any seed needs it and is skipped when
 none does (a ``lax.cond`` would run both branches for every seed).
 """
@@ -66,6 +67,7 @@ import numpy as np
 from jaxnas import presets, training
 from jaxnas.config import field
 from jaxnas.predictors import nao
+from jaxnas.search import label_pool
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
 
@@ -195,9 +197,7 @@ PAPER = dict(space_top=0, candidates_per_iteration=0, ensemble_size=1, targets="
 class SemiNASState(NamedTuple):
     params: Any  # the NAO model's parameters, trained on (not re-initialised) across rounds;
     # with ensemble_size > 1, every leaf has a leading axis of that size (one per member)
-    tokens: jax.Array  # int32[capacity, T]: labelled pool, in query order
-    values: jax.Array  # float32[capacity]: their answers (percent)
-    size: jax.Array  # int32: labelled architectures in the pool
+    labelled: label_pool.LabelPool  # the kept answers (percent), in query order
     queried: jax.Array  # bool[num_architectures]: answered by the ledger so far
     rounds: jax.Array  # int32: generation rounds done
     pending: jax.Array  # int32[batch]: space index of each architecture of the last ask, -1 none
@@ -316,9 +316,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         params = init_params(key) if config.iterations else {}
         return SemiNASState(
             params=params,
-            tokens=jnp.zeros((capacity, length), jnp.int32),
-            values=jnp.zeros((capacity,), jnp.float32),
-            size=jnp.zeros((), jnp.int32),
+            labelled=label_pool.init(capacity, padding_arch),
             queried=jnp.zeros((n_arch,), bool),
             rounds=jnp.zeros((), jnp.int32),
             pending=jnp.full((batch,), -1, jnp.int32),
@@ -333,27 +331,30 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         """Fresh uniform random architectures, as many as the initial pool still lacks."""
         proposals = space.index_batch(space.sample_batch(key, 2 * batch))
         fresh = _first_unqueried(proposals, state.queried)
-        need = config.initial_size - state.size
+        need = config.initial_size - state.labelled.count
         return _compact(proposals, fresh & (jnp.cumsum(fresh) <= need), batch)
 
     def round_batch(state, key):
         """One SemiNAS round: train, pseudo-label, train, generate; returns the ask."""
         sample_key, train_key = jax.random.split(key)
-        labelled = jnp.arange(capacity) < state.size
-        targets, _, _ = training.regression_targets(config.targets, state.values, labelled)
+        size = state.labelled.count
+        labelled = jnp.arange(capacity) < size
+        targets, _, _ = training.regression_targets(config.targets, state.labelled.labels, labelled)
+        # Empty slots as zero tokens: training gathers them as weight-0 padding rows.
+        labelled_tokens = jnp.where(labelled[:, None], jax.vmap(space.tokens)(state.labelled.archs), 0)
 
         # M unqueried architectures of the whole space, to be pseudo-labelled.
         order = jax.random.permutation(sample_key, n_arch)
         pseudo_idx = _compact(order, ~state.queried[order], unlabelled)
         pseudo_tokens = tokens_at(pseudo_idx)
-        all_tokens = jnp.concatenate([state.tokens, pseudo_tokens])
+        all_tokens = jnp.concatenate([labelled_tokens, pseudo_tokens])
 
         # Phase 0 trains on the labelled rows. Phase 1 pseudo-labels with that model and
         # trains on the labelled rows `up` times, then the pseudo-labelled ones. One loop
         # over the phases, so the training step is compiled once.
         virtual = jnp.arange(up * capacity + unlabelled)
-        labelled_rows = up * state.size
-        main_rows = jnp.where(virtual < labelled_rows, virtual % jnp.maximum(state.size, 1),
+        labelled_rows = up * size
+        main_rows = jnp.where(virtual < labelled_rows, virtual % jnp.maximum(size, 1),
                               capacity + virtual - labelled_rows)
         main_rows = jnp.clip(main_rows, 0, capacity + unlabelled - 1)
 
@@ -369,7 +370,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             }
             pretrain = number == 0
             rows = jnp.where(pretrain, virtual, main_rows)
-            count = jnp.where(pretrain, state.size, labelled_rows + unlabelled)
+            count = jnp.where(pretrain, size, labelled_rows + unlabelled)
             epochs = jnp.where(pretrain, config.pretrain_epochs, config.epochs)
             # A fresh Adam state per phase, as the reference's train_controller.
             def train(params, key):
@@ -448,7 +449,7 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
 
     def ask(state, key):
         initial_key, round_key = jax.random.split(key)
-        in_initial = state.size < config.initial_size
+        in_initial = state.labelled.count < config.initial_size
         in_round = ~in_initial & (state.rounds < config.iterations)
         none = jnp.full((batch,), -1, jnp.int32)
         initial = only_where(in_initial, lambda s: initial_batch(s, initial_key), state, none)
@@ -478,13 +479,9 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         answered = (state.pending >= 0) & ~jnp.isnan(values)
         queried = state.queried.at[jnp.where(answered, state.pending, n_arch)].set(True, mode="drop")
         threshold = jnp.where(state.pending_initial, config.initial_threshold, -jnp.inf)
-        keep = answered & (values >= threshold)
-        slot = jnp.where(keep, state.size + jnp.cumsum(keep) - 1, capacity)
-        tokens = state.tokens.at[slot].set(jax.vmap(space.tokens)(archs), mode="drop")
-        kept_values = state.values.at[slot].set(values, mode="drop")
-        size = jnp.minimum(state.size + jnp.sum(keep), capacity).astype(jnp.int32)
-        return state._replace(tokens=tokens, values=kept_values, size=size, queried=queried,
-                              pending=jnp.full_like(state.pending, -1))
+        kept = jnp.where(values >= threshold, values, jnp.nan)  # NaN: not labelled
+        labelled = label_pool.insert(state.labelled, archs, state.pending, kept)
+        return state._replace(labelled=labelled, queried=queried, pending=jnp.full_like(state.pending, -1))
 
     return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=batch)
 
