@@ -154,7 +154,7 @@ def test_search_flags_are_the_flat_hyperparameters_with_their_help_and_defaults(
                                       "nb101*).",
         "acenas_random_fraction": "Fraction of a round's queries that are random unqueried candidates instead of "
                                   "the predictor's best (default 0.5).",
-        "acenas_label_capacity": "Slots of the labelled buffer the predictor is fit on; when full, a new label "
+        "acenas_label_capacity": "Slots of the label pool the predictor is fit on; when full, a new label "
                                  "replaces the lowest (set it >= the budget to use every label) (default 200).",
         "acenas_first_round": "First round: 'random' (the reference) or 'pretrained' (the weak-label ranker's top "
                               "half plus a random half) (default 'random').",

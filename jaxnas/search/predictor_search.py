@@ -56,7 +56,7 @@ class SearchSettings(Config):
     queries_per_round: int = field(10, "Architectures queried per round (per predictor fit).", lower=1)
     random_fraction: float = field(0.0, "Fraction of a round's queries that are random unqueried candidates "
                                         "instead of the predictor's best.", lower=0.0, upper=1.0)
-    label_capacity: int = field(300, "Slots of the labelled buffer the predictor is fit on; when full, a new "
+    label_capacity: int = field(300, "Slots of the label pool the predictor is fit on; when full, a new "
                                      "label replaces the lowest (set it >= the budget to use every label).",
                                 lower=1)
     max_enumerated: int = field(100_000, "Spaces with at most this many architectures are scored whole; larger "
