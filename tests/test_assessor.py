@@ -46,6 +46,7 @@ def test_autoencoder_reduces_reconstruction_loss(space):
     assert float(losses[-1]) < 0.5 * float(losses[0])
 
 
+@pytest.mark.slow
 def test_autoencoder_network_is_what_train_autoencoder_fits(space):
     config = assessor.AssessorConfig(ae_hidden=8, ae_latent=2, ae_epochs=1, ae_batch_size=32)
     graphs = gcn.cell_graphs(space, space.from_index_batch(jnp.arange(0, 15625, 500)))  # 32 cells

@@ -290,7 +290,8 @@ def test_nao_predictor_fit_predict_ranks(bench):
     assert float(metrics.kendall_tau(jnp.asarray(bench.signal)[test], scores)) > 0.4
 
 
-@pytest.mark.parametrize("benchmark", ["nb201_synthetic_subset", pytest.param("nb101_subset", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("benchmark", ["nb201_synthetic_subset", "nb101_subset"])
 def test_restricted_space_generation_stays_in_the_table(benchmark):
     bench = benchmarks.load_benchmark(benchmark)
     config = _tiny_config(initial_size=20, iterations=2, new_per_iteration=10, candidates_per_iteration=10,

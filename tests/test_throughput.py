@@ -73,6 +73,7 @@ def test_gcn_train_step_is_the_predictors_training_step():
                            stepped, fitted.params)
 
 
+@pytest.mark.slow
 def test_nao_train_step_is_the_predictors_training_step():
     from jaxnas import training
     from jaxnas.predictors import nao
@@ -159,6 +160,7 @@ def _run(*args):
                           cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_cli_writes_results(tmp_path):
     proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--batch_sizes=4,16", "--train_batch_size=8",
                 "--repeats=1", "--torch=false", "--all_cells_chunks=1024,4096", f"--output_dir={tmp_path}")
