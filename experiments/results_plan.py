@@ -1,7 +1,7 @@
 r"""The runs behind docs/results.md, as one runnable plan: tuning and evaluation apart.
 
-    python -m experiments.results_plan --stage=tuning --runs=runs/tune17          # seeds 100+
-    python -m experiments.results_plan --stage=tuning --runs=runs/tune17 --tables # the tuning tables
+    python -m experiments.results_plan --stage=tuning --runs=runs/tuning          # seeds 100+
+    python -m experiments.results_plan --stage=tuning --runs=runs/tuning --tables # the tuning tables
     python -m experiments.results_plan --stage=evaluation --runs=runs/results     # seeds 0-19, final code
     python -m experiments.report --runs=runs/results --out=docs/results.md
 
@@ -30,7 +30,7 @@ from jaxnas.workflows import results_plan as results_plan_workflow
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("stage", "evaluation", ["tuning", "evaluation"], "Which runs: tuning (seeds 100+) or evaluation "
                   "(seeds 0-19).")
-flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tune17 or runs/results by stage).")
+flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tuning or runs/results by stage).")
 flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
 flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
 flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")

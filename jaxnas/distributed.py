@@ -75,8 +75,7 @@ def set_cpu_devices(count: Optional[int]) -> None:
     """Makes the CPU backend ``count`` devices (None: leave JAX's default of one).
 
     XLA:CPU runs one seed's small operations (a search's per-step training) on about one
-    core; with one device per core, the seeds sharded over the mesh run on every core
-    (SemiNAS on 2 cores: 8 seeds 1.7x faster, 20 seeds 1.4x; BUILD_NOTES.md, 5.3).
+    core; with one device per core, the seeds sharded over the mesh run on every core.
     Call before any JAX operation (the entry points do it first). An explicit
     XLA_FLAGS=--xla_force_host_platform_device_count=N is left in force. GPU and TPU runs
     are unaffected (their devices stay the default).

@@ -39,9 +39,8 @@ optionally pretrained on weak labels.
   towards the weak labels' NDCG in the default; MSE on standardised weak labels with Adam
   1e-3 and no weight decay in the paper preset, as the reference's pretrain.py), then every
   ``fit`` finetunes a copy on the ground-truth labels at ``weak_finetune_learning_rate``.
-  Measured on nb201_cifar10 with the 12-epoch column (docs/design-results.md): MSE
-  pretraining ranks the top badly (NDCG@10 ~0.04 before finetuning), LambdaRank
-  pretraining keeps the weak column's top (NDCG@10 ~0.97). The rounds (half of each new
+  MSE pretraining ranks the weak column's top badly; LambdaRank pretraining keeps it
+  (measurements in docs/design-results.md). The rounds (half of each new
   batch from the predicted top, half random) are the search's job: see
   :mod:`jaxnas.search.acenas`.
 
@@ -345,8 +344,7 @@ class AceNASConfig(Config):
     dropout: float = field(0.0, "Ranker: dropout rate.", lower=0.0, below=1.0)
     learning_rate: float = field(1e-3, "Finetuning from scratch (no weak labels): Adam peak learning rate.",
                                  above=0.0)
-    # 10x gentler, so that a few labels refine the pretrained top instead of overwriting it
-    # (tuned on seeds 100..104 with the 12-epoch weak labels; docs/design-results.md).
+    # 10x gentler, so that a few labels refine the pretrained top instead of overwriting it.
     weak_finetune_learning_rate: float = field(1e-4, "Finetuning a weak-label-pretrained ranker: Adam peak "
                                                      "learning rate.", above=0.0)
     weight_decay: float = field(1e-4, "Finetuning: L2 regularisation.", lower=0.0)
@@ -360,9 +358,7 @@ class AceNASConfig(Config):
                          above=0.0)
     finetune_loss: str = field("lambdarank", "Finetuning loss: lambdarank, or mse (the same model and optimiser, "
                                              "regression on mse_targets).", choices=LOSSES)
-    # Rank is ahead at every L on the tuning seeds (nb201_cifar10, seeds 100-104, Kendall
-    # tau at L = 20 / 50 / 100: 0.594 / 0.640 / 0.670 vs 0.529 / 0.584 / 0.594), as for
-    # Wen et al.'s GCN.
+    # Rank targets, as for Wen et al.'s GCN: the few collapsed cells do not dominate the MSE.
     mse_targets: str = field("rank", "Targets of finetune_loss=mse: 'rank' (normal scores of the labels' ranks) "
                                      "or 'standardise' (the reference's normaliser).", choices=training.TARGETS)
     weak_labels: str = field("", "Weak labels to pretrain on: '' (none), a weak-label .npz (e.g. a supernet's) "

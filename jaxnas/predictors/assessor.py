@@ -32,7 +32,7 @@ Three stages, each a pure function:
    degrees (near-duplicate cells form dense clusters), which at 100k nodes is neither
    bounded in memory nor well conditioned; kNN bounds the degree, keeps static shapes
    and the kernel weights keep the paper's similarity weighting, with the threshold
-   available as ``min_weight`` (0 = off by default, chosen on tuning seeds).
+   available as ``min_weight`` (0 = off by default).
 
 3. **GCN on the relation graph** (Kipf & Welling, jraph senders/receivers, edge
    weights, symmetric normalisation with self-loops, ``A_hat = D^-1/2 (W + I) D^-1/2``),
@@ -45,7 +45,7 @@ Three stages, each a pure function:
 Deviation: by default the auto-encoder is pretrained and frozen (two-stage). The paper's
 joint training (encoder fine-tuned with the GCN, loss = MSE + ``joint_weight`` *
 reconstruction) is ``joint=True``: it re-embeds the whole pool every step (~5x the cost on
-NB201) and gave no gain in the one setting tried (BUILD_NOTES.md, 2.4).
+NB201) for no measured gain.
 
 ``fit(key, labelled, labels, unlabelled)``: the unlabelled set is the pool (the whole
 search domain, as the paper samples unlabelled architectures freely from the space);
@@ -103,19 +103,16 @@ class AssessorConfig(Config):
                                         "mean squared kNN distance.", above=0.0)
     min_weight: float = field(0.0, "Relation graph: edges with a kernel weight below this are dropped "
                                    "(0 = keep all).", lower=0.0, below=1.0)
-    # With few labels the regressor cannot learn one direction at every node position:
-    # nb101_subset tuning seeds 100-102, L=20: tau 0.460 (0) -> 0.483 (1) -> 0.513 (2).
-    # BUILD_NOTES.md, 2.4.
+    # With few labels the regressor cannot learn one direction (e.g. "more 3x3 convs")
+    # separately at every node position of the concatenation; the order-free sum gives it once.
     readout_weight: float = field(2.0, "Architecture features = the node latents concatenated plus their sum "
                                        "over nodes (order-free), the sum's standardised columns scaled by this "
                                        "weight (0 = concatenation only).", lower=0.0)
     max_pool: int = field(100_000, "Relation graph nodes: the whole search domain up to this many, else this "
                                    "many random cells.", lower=1)
     pool_seed: int = field(0, "Seed of the random pool when the domain exceeds max_pool.")
-    # Kipf & Welling's 2 layers x 64, lr 1e-2 overfit the few labels (NB201 tuning seeds,
-    # L=100: train tau 0.92, test tau 0.30); 3 layers (3 hops of the relation graph) with
-    # root weights, dropout 0.5, lr 1e-3: test tau 0.50 (4 layers x 128: 0.51 at ~5x the
-    # cost). See BUILD_NOTES.md (assessor).
+    # Kipf & Welling's 2 layers x 64 at lr 1e-2 overfit the few labels; 3 layers (3 hops of
+    # the relation graph) with root weights, dropout 0.5 and lr 1e-3 do not.
     gcn_layers: int = field(3, "Transductive GCN on the relation graph: layers.", lower=1)
     gcn_hidden: int = field(64, "Transductive GCN: units per layer.", lower=1)
     input_hops: int = field(1, "Transductive GCN: propagations of the input embeddings (1 = Kipf).", lower=1)
@@ -131,9 +128,7 @@ class AssessorConfig(Config):
     joint_weight: float = field(1.0, "Joint training: weight of the reconstruction loss.", lower=0.0)
     encoder_learning_rate: float = field(1e-4, "Joint training: the encoder's learning rate.", above=0.0)
     # Standardised accuracies are dominated by the few collapsed cells (~10 % on NB201):
-    # the GCN fitted them and not the order of the good cells (NB201 tuning seeds 100..102:
-    # train tau 0.59-0.63; test tau L=20 0.28 -> 0.48, L=100 0.43 -> 0.61, p@5% 0.13 -> 0.49
-    # with "rank"). See BUILD_NOTES.md, 2.4.
+    # the GCN fits them and not the order of the good cells.
     targets: str = field("rank", "Regression targets: 'rank' (normal scores of the labels' ranks) or "
                                  "'standardise' ((y - mean) / std, the paper's).", choices=training.TARGETS)
 

@@ -20,12 +20,9 @@ from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
 
-# Population and tournament sizes per space family, tuned on tuning seeds 100-119 at a
-# budget of 150 (grid P in {10, 20, 50} x S in {2, 5, 10}; the highest mean at 150
-# queries; docs/design-results.md): nb201 P=10, S=10 (94.313 vs 94.310 for the previous
-# P=20, S=5, and ahead at 50 and 100 queries); nbgraph P=10, S=5 (80.52 vs 80.03, not a
-# significant gain). NB101 (a 27x larger space, budgets of 300-1000): Real et al.'s
-# P=100, S=10, not tuned here.
+# Population and tournament sizes per space family: the best of a P x S grid at a budget
+# of 150 for nb201 and nbgraph (how they were chosen: docs/design-results.md); NB101, a
+# 27x larger space searched with budgets of 300-1000, keeps Real et al.'s P=100, S=10.
 DEFAULTS = {
     "nb201": dict(population_size=10, tournament_size=10),
     "nbgraph": dict(population_size=10, tournament_size=5),

@@ -58,7 +58,7 @@ none does (a ``lax.cond`` would run both branches for every seed).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -166,13 +166,12 @@ class SemiNASConfig(nao.NAOConfig):
             )
 
 
-# Project defaults per space family: see docs/design-results.md and BUILD_NOTES.md, SemiNAS,
-# for how they were chosen (small sweeps on nb201_cifar10). The model persists across
-# rounds, so a round's few epochs fine-tune it; hidden 32 (reference 64) keeps 20 vmapped
-# seeds affordable on a CPU. nb201 and nbgraph: half of each round's 10 queries from the
-# model's top of the whole space (space_top=5, tuning seeds nb201 100-115 and nbgraph_cora
-# 100-109), 5x over-generation (candidates_per_iteration=50). nb201: 2,000 pseudo-labelled
-# cells per round and an ensemble of 3 NAO models (tuning seeds 100-115 and 200-219).
+# Project defaults per space family (how they were chosen: docs/design-results.md). The
+# model persists across rounds, so a round's few epochs fine-tune it; hidden 32 (reference
+# 64) keeps 20 vmapped seeds affordable on a CPU. nb201 and nbgraph: half of each round's
+# 10 queries from the model's top of the whole space (space_top=5) and 5x over-generation
+# (candidates_per_iteration=50). nb201: 2,000 pseudo-labelled cells per round and an
+# ensemble of 3 NAO models.
 _NBGRAPH_DEFAULTS = dict(
     hidden_size=32, initial_size=20, unlabelled_size=500, iterations=13, new_per_iteration=10,
     candidates_per_iteration=50, top_k=20, pretrain_epochs=50, epochs=10, space_top=5,

@@ -252,7 +252,7 @@ def run(options: Options) -> list:
     """Lists, tabulates or runs the stage's steps; returns the folders of the steps that
     failed or were skipped for want of another's output. Raises UsageError for --tables
     outside the tuning stage."""
-    root = pathlib.Path(options.runs or ("runs/tune17" if options.stage == "tuning" else "runs/results"))
+    root = pathlib.Path(options.runs or ("runs/tuning" if options.stage == "tuning" else "runs/results"))
     if options.tables:
         if options.stage != "tuning":
             raise UsageError("--tables is for --stage=tuning (the evaluation tables: experiments.report)")
