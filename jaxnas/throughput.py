@@ -91,7 +91,7 @@ def process_peak_rss_bytes() -> int:
 def device_description() -> dict:
     devices = jax.devices()
     return {"platform": devices[0].platform, "device_kind": devices[0].device_kind, "device_count": len(devices),
-            "jax": jax.__version__}
+            "jax": jax.__version__, "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def gcn_flops_per_architecture(num_nodes: int, in_features: int, hidden_sizes, fc_sizes, directions: int) -> float:

@@ -166,3 +166,49 @@ def test_unrolled_cpu_rng_draws_the_same_bits():
         jaxnas.distributed.use_unrolled_cpu_rng()
     for a, b in zip(unrolled, rolled):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_sequential_cpu_schedule_sets_the_flag_once_and_keeps_an_explicit_one(monkeypatch):
+    import jaxnas.distributed
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    jaxnas.distributed.use_sequential_cpu_schedule()
+    jaxnas.distributed.use_sequential_cpu_schedule()
+    assert os.environ["XLA_FLAGS"] == ("--xla_force_host_platform_device_count=2 "
+                                       "--xla_cpu_enable_concurrency_optimized_scheduler=false")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_concurrency_optimized_scheduler=true")
+    jaxnas.distributed.use_sequential_cpu_schedule()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+    monkeypatch.delenv("XLA_FLAGS")
+    jaxnas.distributed.use_sequential_cpu_schedule()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+
+
+@pytest.mark.slow
+def test_sequential_cpu_schedule_trains_nao_bit_for_bit_as_the_default_schedule():
+    """The entry points turn XLA:CPU's concurrency-optimised scheduler off; only the order
+    of operations may change, so a NAO training step must give the same bits."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxnas.predictors import base, nao
+    from jaxnas.spaces import nb201
+
+    space = nb201.NB201Space()
+    network = nao.nao_network(space, nao.NAOConfig(hidden_size=16, mlp_hidden_size=8))
+    tokens = jax.vmap(lambda i: space.tokens(space.from_index(i)))(jnp.arange(0, 15625, 781, dtype=jnp.int32))
+    targets = jnp.linspace(-1.0, 1.0, tokens.shape[0])
+    params = network.init(jax.random.key(0), tokens)
+
+    def step(params, opt_state):
+        return base.network_train_step(network, params, opt_state, tokens, targets, jax.random.key(1))
+
+    opt_state = network.optimizer.init(params)
+    results = []
+    for concurrent in (True, False):
+        compiled = jax.jit(step).lower(params, opt_state).compile(
+            compiler_options={"xla_cpu_enable_concurrency_optimized_scheduler": concurrent})
+        results.append(jax.tree_util.tree_leaves(compiled(params, opt_state)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
