@@ -120,7 +120,6 @@ def define_device_flags() -> None:
 def start_devices() -> None:
     """Applies the device flags; call before any JAX operation."""
     distributed.use_unrolled_cpu_rng()  # the same random bits, compiled faster on CPU
-    distributed.use_sequential_cpu_schedule()  # the same results, fewer thread hand-offs on CPU
     distributed.set_cpu_devices(FLAGS.cpu_devices)
     try:
         distributed.initialize(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,

@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from jaxnas import benchmarks, distributed, throughput, workflows
+from jaxnas import benchmarks, throughput, workflows
 from jaxnas.workflows import throughput as throughput_workflow
 
 FLAGS = flags.FLAGS
@@ -56,7 +56,6 @@ def _options() -> throughput_workflow.Options:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    distributed.use_sequential_cpu_schedule()  # as experiments.search runs the predictors
     try:
         throughput_workflow.run(_options())
     except workflows.RunError as err:

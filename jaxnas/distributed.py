@@ -71,26 +71,6 @@ def use_unrolled_cpu_rng() -> None:
         mlir.register_lowering(threefry2x32.threefry2x32_p, rule, platform="cpu")
 
 
-_SCHEDULER_FLAG = "xla_cpu_enable_concurrency_optimized_scheduler"
-
-
-def use_sequential_cpu_schedule() -> None:
-    """Schedules XLA:CPU programs for memory, not for running independent operations at once.
-
-    XLA's CPU default orders each program so that the runtime can run independent
-    operations concurrently on its thread pool. A search's programs are long chains of
-    small operations (NAO's LSTM steps, a GCN on a few hundred cells), where handing
-    operations between threads costs more than the overlap gains; programs bound by
-    arithmetic (large batches) run at the same speed either way (BUILD_NOTES.md §5.2 has
-    the measurements). Only the order of operations changes, never an operation, so every
-    result is bit for bit the same. Call before JAX's CPU backend starts (the entry points
-    do it first); a setting of this flag already in XLA_FLAGS is left in force.
-    """
-    current = os.environ.get("XLA_FLAGS", "")
-    if _SCHEDULER_FLAG not in current:
-        os.environ["XLA_FLAGS"] = f"{current} --{_SCHEDULER_FLAG}=false".strip()
-
-
 def set_cpu_devices(count: Optional[int]) -> None:
     """Makes the CPU backend ``count`` devices (None: leave JAX's default of one).
 
