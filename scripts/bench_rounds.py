@@ -13,6 +13,12 @@ with other jobs' load than wall time) and the search's own ``wall_seconds``, and
 trees' results: the full query history of every seed (identical or not) and the final
 mean. The load average before and after is recorded too. Extra ``--flag=value``
 arguments after ``--`` go to experiments.search unchanged.
+
+``--current_flags`` compares a setting rather than a revision: its flags go to the
+current tree's runs only (e.g. ``--baseline=HEAD --current_flags=--gcn_fit_slots=doubling``).
+The histories then differ, so the per-seed results are compared by
+:func:`jaxnas.metrics.paired_comparison` (current - baseline) at the final budget and at
+each ``--report_at`` budget.
 """
 
 from __future__ import annotations
@@ -53,9 +59,11 @@ def run_search(tree: pathlib.Path, args: list[str], out: pathlib.Path) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"search failed in {tree}:\n{proc.stderr[-3000:]}")
     results = json.loads((out / "results.json").read_text())
+    per_seed = {str(results["budget"]): results["final"]["per_seed"],
+                **{str(q): stats["per_seed"] for q, stats in results["at_queries"].items()}}
     return {"process_seconds": seconds, "cpu_seconds": cpu, "search_seconds": results["wall_seconds"],
             "history": results["ledger"]["history"], "final_mean": results["final"]["mean"],
-            "final_per_seed": results["final"]["per_seed"]}
+            "final_per_seed": results["final"]["per_seed"], "per_seed_at": per_seed}
 
 
 def main():
@@ -68,19 +76,22 @@ def main():
     parser.add_argument("--budget", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each tree (alternating)")
     parser.add_argument("--output", default=None, help="JSON file for the figures")
+    parser.add_argument("--current_flags", default="",
+                        help="experiments.search flags (space-separated) for the current tree's runs only")
     parser.add_argument("search_flags", nargs="*", help="extra experiments.search flags (after --)")
     args = parser.parse_args()
     search_args = [f"--algorithm={args.algorithm}", f"--benchmark={args.benchmark}", f"--seeds={args.seeds}",
                    f"--seed={args.seed}", f"--budget={args.budget}", *args.search_flags]
     load_start = [round(x, 2) for x in os.getloadavg()]
     runs = {"baseline": [], "current": []}
+    tree_args = {"baseline": search_args, "current": search_args + args.current_flags.split()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         (tmp / "baseline").mkdir()
         trees = {"baseline": export_revision(args.baseline, tmp / "baseline"), "current": ROOT}
         for repeat in range(args.repeats):
             for name, tree in trees.items():
-                run = run_search(tree, search_args, tmp / f"{name}_{repeat}")
+                run = run_search(tree, tree_args[name], tmp / f"{name}_{repeat}")
                 runs[name].append(run)
                 print(f"{name:8s} repeat {repeat}: process {run['process_seconds']:7.1f} s (CPU "
                       f"{run['cpu_seconds']:7.1f} s), search "
@@ -90,6 +101,7 @@ def main():
         "command": " ".join([sys.executable, *sys.argv]),
         "baseline": args.baseline,
         "search_args": search_args,
+        "current_flags": args.current_flags.split(),
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "identical_histories": all(r["history"] == base["history"] for r in runs["baseline"] + runs["current"]),
@@ -99,6 +111,12 @@ def main():
         "search_seconds": {name: [r["search_seconds"] for r in rs] for name, rs in runs.items()},
         "cpu_seconds": {name: [r["cpu_seconds"] for r in rs] for name, rs in runs.items()},
     }
+    if not summary["identical_histories"]:
+        from jaxnas import metrics
+
+        summary["paired_current_minus_baseline"] = {
+            q: metrics.paired_comparison(cur["per_seed_at"][q], base["per_seed_at"][q])
+            for q in base["per_seed_at"] if q in cur["per_seed_at"]}
     summary["speedup_cpu"] = statistics.median(
         b["cpu_seconds"] / c["cpu_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
     summary["speedup_process"] = statistics.median(

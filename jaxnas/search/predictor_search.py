@@ -17,17 +17,22 @@ every cell of a RestrictedSpace (nb101_subset's 30,001) or of a space with at mo
 label pool", checked by space index.
 
 Static shapes: the labels are kept in a :class:`jaxnas.search.label_pool.LabelPool` of
-``label_capacity`` slots. The predictor is fit on the pool's n labels cycled to fill
-every slot (slot i holds label i mod n), so one compiled fit serves every round; each
-label appears floor(C/n) or ceil(C/n) times. Once the pool is full, a new label replaces
-the lowest one (so set the capacity at least the budget to use every label). Everything
-is jittable and the runner vmaps over seeds; each branch of a round (random or
-predictor) runs only when some seed takes it.
+``label_capacity`` slots. The predictor is fit on the pool's n labels cycled to fill a
+fixed number S of slots (slot i holds label i mod n), so each label appears floor(S/n)
+or ceil(S/n) times per epoch. ``fit_slots="capacity"``: S is the capacity, one compiled
+fit serves every round. ``fit_slots="doubling"``: S is the smallest of initial_queries,
+2 x initial_queries, 4 x ..., capped at the capacity, that holds n, so each label appears
+once or twice per epoch and a round's fit costs about n rather than capacity examples
+per epoch (one compiled fit per size). Once the pool is full, a new label replaces the
+lowest one (so set the capacity at least the budget to use every label). Everything is
+jittable and the runner vmaps over seeds; each branch of a round (random, or a predictor
+fit of one size) runs only when some seed takes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any, NamedTuple, Optional
 
@@ -43,6 +48,9 @@ from jaxnas.config import Config, field, part
 from jaxnas.search import label_pool
 from jaxnas.search.base import SearchAlgorithm, only_where
 from jaxnas.spaces.base import SearchSpace
+
+
+FIT_SLOTS = ("capacity", "doubling")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +71,10 @@ class SearchSettings(Config):
                                          "ones through candidate_samples random samples per round.", lower=1)
     candidate_samples: int = field(10_000, "Random candidates scored per round in spaces larger than "
                                            "max_enumerated.", lower=1)
+    fit_slots: str = field("capacity", "Examples per epoch of a round's fit, the n labels cycled to fill them: "
+                                       "'capacity' (label_capacity: one compiled fit) or 'doubling' (the "
+                                       "smallest of initial_queries x 2^k, capped at label_capacity, that "
+                                       "holds n).", choices=FIT_SLOTS)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -81,16 +93,25 @@ class SearchSettings(Config):
             raise ValueError(f"candidate_samples must be >= queries_per_round ({self.queries_per_round}), got "
                              f"{self.candidate_samples}")
 
+    def fit_sizes(self) -> tuple[int, ...]:
+        """The slot counts a round's fit may use, ascending; a round uses the first that
+        holds its labels."""
+        if self.fit_slots == "capacity":
+            return (self.label_capacity,)
+        sizes = [self.initial_queries]
+        while sizes[-1] < self.label_capacity:
+            sizes.append(min(2 * sizes[-1], self.label_capacity))
+        return tuple(sizes)
+
 
 class PredictorSearchState(NamedTuple):
     labelled: label_pool.LabelPool  # the queried architectures and their labels
     rounds: jax.Array  # int32: asks so far
 
 
-def _cycled(pool: label_pool.LabelPool) -> tuple[Any, jax.Array]:
-    """The pool's architectures and labels with every slot i holding entry i mod count."""
-    capacity = pool.labels.shape[0]
-    source = jnp.arange(capacity) % jnp.maximum(pool.count, 1)
+def _cycled(pool: label_pool.LabelPool, slots: int) -> tuple[Any, jax.Array]:
+    """``slots`` slots of the pool's architectures and labels, slot i holding entry i mod count."""
+    source = jnp.arange(slots) % jnp.maximum(pool.count, 1)
     return jax.tree_util.tree_map(lambda a: a[source], pool.archs), pool.labels[source]
 
 
@@ -119,6 +140,7 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
     num_random = int(round(settings.random_fraction * q))
     num_top = q - num_random
     capacity = settings.label_capacity
+    fit_sizes = settings.fit_sizes()
     pool = candidate_pool(space, settings.max_enumerated)
     if pool is not None and len(pool) < q:
         raise ValueError(f"the search domain has {len(pool)} architectures, fewer than queries_per_round={q}")
@@ -147,9 +169,9 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
             queried, random_key = operand
             return _top_unqueried(jax.random.uniform(random_key, queried.shape), queried, q)[0]
 
-        def predictor_round(operand):
+        def predictor_round(slots, operand):
             state, archs, queried, fit_key, extra_key = operand
-            labelled, labels = _cycled(state.labelled)
+            labelled, labels = _cycled(state.labelled, slots)
             fitted = predictor.fit(fit_key, labelled, labels, archs)
             scores = predictor.predict(fitted, archs)
             scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
@@ -161,13 +183,13 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
 
         # Each branch runs only when some seed takes it (a lax.cond under vmap would fit
         # the predictor for every seed in the random initial rounds too).
-        initial = state.labelled.count < settings.initial_queries
-        none = jnp.zeros((q,), jnp.int32)
-        picks = jnp.where(
-            initial,
-            only_where(initial, random_round, (queried, random_key), none),
-            only_where(~initial, predictor_round, (state, archs, queried, fit_key, extra_key), none),
-        )
+        count = state.labelled.count
+        initial = count < settings.initial_queries
+        picks = only_where(initial, random_round, (queried, random_key), jnp.zeros((q,), jnp.int32))
+        operand = (state, archs, queried, fit_key, extra_key)
+        for smaller, slots in zip((0,) + fit_sizes[:-1], fit_sizes):
+            takes = ~initial & (count > smaller) & (count <= slots)
+            picks = only_where(takes, functools.partial(predictor_round, slots), operand, picks)
         asked = jax.tree_util.tree_map(lambda a: a[picks], archs)
         return asked, state._replace(rounds=state.rounds + 1)
 
