@@ -56,6 +56,39 @@ def test_oracle_guided_search_queries_the_best_cells_after_the_random_start(benc
         assert result.signal[seed].max() == best[0]
 
 
+def test_doubling_fit_slots_fit_each_round_on_the_next_size_that_holds_the_labels(bench):
+    settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=5, label_capacity=40,
+                                               fit_slots="doubling")
+    assert settings.fit_sizes() == (10, 20, 40)
+    assert predictor_search.SearchSettings(label_capacity=300).fit_sizes() == (300,)
+    assert predictor_search.SearchSettings(label_capacity=300, fit_slots="doubling").fit_sizes() == (
+        10, 20, 40, 80, 160, 300)
+    table = jnp.asarray(bench.signal)
+    space = bench.search_space
+    sizes = settings.fit_sizes()
+
+    def fit(key, labelled, labels, unlabelled):
+        del key, unlabelled
+        indices = jnp.sort(space.index_batch(labelled))
+        distinct = 1 + jnp.sum(indices[1:] != indices[:-1])
+        smallest = jnp.asarray(sizes)[jnp.argmax(jnp.asarray(sizes) >= distinct)]
+        return (jnp.all(jnp.abs(table[space.index_batch(labelled)] - labels) < 1e-6)
+                & (labels.shape[0] == smallest))
+
+    def predict(ok, archs):
+        return jnp.where(ok, table[space.index_batch(archs)], jnp.nan)
+
+    algorithm = predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict), settings)
+    result = runner.run_search(algorithm, bench, budget=30, num_seeds=2)
+    for seed in range(2):
+        history = result.history[seed]
+        # Fits at 10, 15, 20 and 25 labels on 10, 20, 20 and 40 slots: each a right fit,
+        # so the guided queries are the best cells the random start did not find.
+        expected = [i for i in np.argsort(-np.nan_to_num(bench.signal, nan=-1), kind="stable")
+                    if i not in set(history[:10].tolist())][:20]
+        assert set(history[10:].tolist()) == set(expected)
+
+
 def test_random_fraction_mixes_in_random_cells(bench):
     settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=10, random_fraction=0.5,
                                                label_capacity=40)
