@@ -107,6 +107,7 @@ def main():
         "identical_histories": all(r["history"] == base["history"] for r in runs["baseline"] + runs["current"]),
         "final_mean": {"baseline": base["final_mean"], "current": cur["final_mean"]},
         "final_per_seed": {"baseline": base["final_per_seed"], "current": cur["final_per_seed"]},
+        "per_seed_at": {"baseline": base["per_seed_at"], "current": cur["per_seed_at"]},
         "process_seconds": {name: [r["process_seconds"] for r in rs] for name, rs in runs.items()},
         "search_seconds": {name: [r["search_seconds"] for r in rs] for name, rs in runs.items()},
         "cpu_seconds": {name: [r["cpu_seconds"] for r in rs] for name, rs in runs.items()},
@@ -123,7 +124,7 @@ def main():
         b["process_seconds"] / c["process_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
     summary["speedup_search"] = statistics.median(
         b["search_seconds"] / c["search_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("final_per_seed",)}, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("final_per_seed", "per_seed_at")}, indent=1))
     if args.output:
         path = pathlib.Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
