@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from jaxnas import metrics, outputs, provenance
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -63,7 +65,7 @@ def run_search(tree: pathlib.Path, args: list[str], out: pathlib.Path) -> dict:
                 **{str(q): stats["per_seed"] for q, stats in results["at_queries"].items()}}
     return {"process_seconds": seconds, "cpu_seconds": cpu, "search_seconds": results["wall_seconds"],
             "history": results["ledger"]["history"], "final_mean": results["final"]["mean"],
-            "final_per_seed": results["final"]["per_seed"], "per_seed_at": per_seed}
+            "per_seed_at": per_seed}
 
 
 def main():
@@ -100,21 +102,21 @@ def main():
     summary = {
         "command": " ".join([sys.executable, *sys.argv]),
         "baseline": args.baseline,
+        "baseline_commit": subprocess.run(["git", "rev-parse", args.baseline], cwd=ROOT, check=True,
+                                          capture_output=True, text=True).stdout.strip(),
+        "current": provenance.git_state(ROOT),
         "search_args": search_args,
         "current_flags": args.current_flags.split(),
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "identical_histories": all(r["history"] == base["history"] for r in runs["baseline"] + runs["current"]),
         "final_mean": {"baseline": base["final_mean"], "current": cur["final_mean"]},
-        "final_per_seed": {"baseline": base["final_per_seed"], "current": cur["final_per_seed"]},
         "per_seed_at": {"baseline": base["per_seed_at"], "current": cur["per_seed_at"]},
         "process_seconds": {name: [r["process_seconds"] for r in rs] for name, rs in runs.items()},
         "search_seconds": {name: [r["search_seconds"] for r in rs] for name, rs in runs.items()},
         "cpu_seconds": {name: [r["cpu_seconds"] for r in rs] for name, rs in runs.items()},
     }
     if not summary["identical_histories"]:
-        from jaxnas import metrics
-
         summary["paired_current_minus_baseline"] = {
             q: metrics.paired_comparison(cur["per_seed_at"][q], base["per_seed_at"][q])
             for q in base["per_seed_at"] if q in cur["per_seed_at"]}
@@ -124,12 +126,10 @@ def main():
         b["process_seconds"] / c["process_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
     summary["speedup_search"] = statistics.median(
         b["search_seconds"] / c["search_seconds"] for b, c in zip(runs["baseline"], runs["current"]))
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("final_per_seed", "per_seed_at")}, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "per_seed_at"}, indent=1))
     if args.output:
         path = pathlib.Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        from jaxnas import outputs
-
         outputs.write_json(path, summary)
 
 
