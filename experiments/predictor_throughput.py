@@ -12,6 +12,8 @@ installed (pip install -e ".[torch]") the predictor's PyTorch mirror (the GCN fo
 acenas, NAO for nao) is measured side by side in the same process, on the same inputs and
 weights: its scores, and its training loss where it is the same loss, are checked equal
 to the JAX model's (1e-4) before anything is timed.
+With --cpu_devices=N --num_devices=N each JAX batch is split over N CPU devices (one per
+core), the way JAX uses several cores for a small model; the default is one device.
 Writes DIR/results.json (atomically) and prints a table.
 """
 
@@ -21,7 +23,7 @@ import sys
 
 from absl import app, flags
 
-from jaxnas import benchmarks, throughput, workflows
+from jaxnas import benchmarks, distributed, throughput, workflows
 from jaxnas.workflows import throughput as throughput_workflow
 
 FLAGS = flags.FLAGS
@@ -37,6 +39,11 @@ flags.DEFINE_integer("torch_threads", None, "torch.set_num_threads for the mirro
 flags.DEFINE_bool("all_cells", True, "Time predicting every architecture of the space.")
 flags.DEFINE_list("all_cells_chunks", [], "Chunk sizes tried for --all_cells (default: the largest batch size); "
                   "each framework is reported at its fastest chunk, so the ratio compares best with best.")
+flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core; an "
+                     "XLA_FLAGS device count wins; no effect on GPU/TPU runs.", lower_bound=1)
+flags.DEFINE_integer("num_devices", 1, "Devices each JAX batch is split over, weights replicated (data parallel: "
+                     "the same step, gradients summed across devices); must divide every batch and chunk size.",
+                     lower_bound=1)
 flags.DEFINE_string("output_dir", "runs/throughput", "Where results.json goes.")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder.")
 for _name in ("batch_sizes", "all_cells_chunks"):
@@ -50,12 +57,13 @@ def _options() -> throughput_workflow.Options:
         batch_sizes=tuple(int(b) for b in FLAGS.batch_sizes), train_batch_size=FLAGS.train_batch_size,
         repeats=FLAGS.repeats, torch=FLAGS.torch, torch_threads=FLAGS.torch_threads, all_cells=FLAGS.all_cells,
         all_cells_chunks=tuple(int(c) for c in FLAGS.all_cells_chunks), output_dir=FLAGS.output_dir,
-        data_dir=FLAGS.data_dir, command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
+        data_dir=FLAGS.data_dir, num_devices=FLAGS.num_devices, command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    distributed.set_cpu_devices(FLAGS.cpu_devices)  # before any JAX operation
     try:
         throughput_workflow.run(_options())
     except workflows.RunError as err:

@@ -32,9 +32,13 @@ def median_seconds(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2, min
     return statistics.median(times)
 
 
-def interleaved_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 2) -> dict:
+def interleaved_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 2,
+                        settle: int = 1) -> dict:
     """Times several functions in alternation (a, b, a, b, ...), so that a load change on
-    a shared machine hits all of them alike. Returns {name: median seconds} and, under
+    a shared machine hits all of them alike. In its turn each function first runs
+    ``settle`` untimed calls: the previous function's idle worker threads (PyTorch's
+    OpenMP threads spin after a parallel region; XLA's pool does too) would otherwise
+    share the cores with its timed call. Returns {name: median seconds} and, under
     "speedup", {name: median over rounds of (first function's time / this one's)}: the
     ratio measured within each round, not the ratio of medians."""
     for _ in range(warmup):
@@ -43,6 +47,8 @@ def interleaved_seconds(fns: dict[str, Callable[[], Any]], repeats: int = 5, war
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            for _ in range(settle):
+                fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -82,6 +88,28 @@ def device_peak_bytes() -> Optional[int]:
     """Peak device memory in use (GPU/TPU); None on CPU, which keeps no such counter."""
     stats = jax.devices()[0].memory_stats()
     return None if not stats else int(stats.get("peak_bytes_in_use", 0)) or None
+
+
+def batch_mesh(num_devices: int) -> jax.sharding.Mesh:
+    """A 1-D ``batch`` mesh over the first ``num_devices`` devices, for data parallelism."""
+    devices = jax.devices()
+    if not 1 <= num_devices <= len(devices):
+        raise ValueError(f"{num_devices} devices asked for, {len(devices)} {devices[0].platform} device(s) "
+                         f"available (on CPU, --cpu_devices=N makes N)")
+    return jax.sharding.Mesh(np.asarray(devices[:num_devices]), ("batch",))
+
+
+def split_batch(tree: Any, mesh: jax.sharding.Mesh, axis: int = 0) -> Any:
+    """Every leaf of ``tree`` split along ``axis`` over ``mesh``'s ``batch`` axis. With
+    the parameters replicated (:func:`replicate`), a jitted training step becomes data
+    parallel: XLA's partitioner sums the gradient over the devices."""
+    spec = jax.sharding.PartitionSpec(*([None] * axis), "batch")
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, spec))
+
+
+def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+    """Every leaf of ``tree`` copied onto each device of ``mesh``."""
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
 
 def process_peak_rss_bytes() -> int:

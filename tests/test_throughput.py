@@ -182,3 +182,46 @@ def test_cli_bad_batch_sizes(tmp_path):
     proc = _run("--batch_sizes=4,x", f"--output_dir={tmp_path}")
     assert proc.returncode != 0 and "batch_sizes" in proc.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+_DATA_PARALLEL_CHECK = """
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_num_cpu_devices", 2)
+from jaxnas import throughput
+from jaxnas.predictors import nao
+from jaxnas.spaces import get_space
+space = get_space("nb201")
+model = throughput.nao_throughput_model(space, nao.NAOConfig(dropout=0.0, hidden_size=16, mlp_hidden_size=16))
+inputs = model.inputs(space, np.arange(0, 15_625, 1_000)[:16])
+targets = jnp.asarray(np.random.default_rng(0).normal(size=16), jnp.float32)
+params, opt_state = model.init(jax.random.key(1), inputs)
+mesh = throughput.batch_mesh(2)
+split_inputs, split_targets = throughput.split_batch((inputs, targets), mesh)
+assert [s.data.shape[0] for s in split_inputs.addressable_shards] == [8, 8]
+one = model.train_step(params, opt_state, inputs, targets)
+two = model.train_step(*throughput.replicate((params, opt_state), mesh), split_inputs, split_targets)
+for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(two)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(np.asarray(model.predict(params, inputs)),
+                           np.asarray(model.predict(throughput.replicate(params, mesh), split_inputs)), atol=1e-6)
+print("same")
+"""
+
+
+def test_data_parallel_step_is_the_same_step():
+    """A NAO training step with the batch split over two CPU devices (weights replicated)
+    gives the one-device step's loss, weights and optimiser state."""
+    proc = subprocess.run([sys.executable, "-c", _DATA_PARALLEL_CHECK], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == 0 and "same" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_cli_num_devices_must_divide_the_batches(tmp_path):
+    proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--batch_sizes=4,6", "--train_batch_size=8",
+                "--cpu_devices=4", "--num_devices=4", "--noall_cells", f"--output_dir={tmp_path}")
+    assert proc.returncode != 0 and "--num_devices=4" in proc.stderr and "[6]" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+    proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--batch_sizes=4", "--train_batch_size=4",
+                "--num_devices=2", "--noall_cells", f"--output_dir={tmp_path}")
+    assert proc.returncode != 0 and "2 devices asked for, 1 cpu device(s)" in proc.stderr
+    assert not (tmp_path / "results.json").exists()

@@ -7,6 +7,7 @@ pieces are :mod:`jaxnas.throughput`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional, Sequence
 
 import jax
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import outputs, throughput
+from jaxnas import outputs, provenance, throughput
 from jaxnas.workflows import RunError, load_benchmark
 
 
@@ -34,6 +35,7 @@ class Options:
     output_dir: str
     data_dir: Optional[str]
     command: str  # the command line, recorded in results.json
+    num_devices: int = 1  # devices each JAX batch is split over (data parallel)
 
 
 def run(options: Options) -> None:
@@ -43,6 +45,7 @@ def run(options: Options) -> None:
         out = outputs.prepare_output_dir(options.output_dir)  # before any work
     except outputs.OutputDirError as err:
         raise RunError(str(err)) from err
+    git = provenance.git_state()  # the code as the run starts
     benchmark = load_benchmark(options.benchmark, options.data_dir)
     space = benchmark.space
     model = throughput.ADAPTERS[options.predictor](space)
@@ -51,10 +54,19 @@ def run(options: Options) -> None:
         logging.warning("PyTorch not installed (pip install -e '.[torch]'): measuring JAX only")
     batch_sizes = list(options.batch_sizes)
     chunks = list(options.all_cells_chunks) or [max(batch_sizes)]
+    sizes = batch_sizes + [options.train_batch_size] + (chunks if options.all_cells else [])
+    uneven = sorted({b for b in sizes if b % options.num_devices})
+    if uneven:
+        raise RunError(f"--num_devices={options.num_devices} must divide every batch and chunk size; "
+                       f"it does not divide {uneven}")
+    try:
+        mesh = throughput.batch_mesh(options.num_devices) if options.num_devices > 1 else None
+    except ValueError as err:
+        raise RunError(f"--num_devices: {err}") from err
     results = measure(model, space, batch_sizes, options.train_batch_size, options.repeats, use_torch,
-                      chunks if options.all_cells else [], options.torch_threads)
+                      chunks if options.all_cells else [], options.torch_threads, mesh)
     results.update(predictor=options.predictor, benchmark=options.benchmark, space=space.name,
-                   command=options.command)
+                   command=options.command, git=git)
     outputs.write_json(out / "results.json", results)
     print(table(results))
     print(f"-> {out / 'results.json'}")
@@ -94,19 +106,26 @@ def _check_mirror(model, mirror, params, opt_state, inputs, targets) -> dict:
     return checked
 
 
-def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks, torch_threads=None):
+def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cells_chunks, torch_threads=None,
+            mesh=None):
     """The measurements of ``model`` (a throughput.ThroughputModel) on ``space`` as a
     results.json record: per batch size (and ``train_batch``) JAX's, and with ``use_torch``
     the mirror's, inference and training-step rates; every cell of the space at each chunk
-    of ``all_cells_chunks`` (none: not timed); the device, roofline, load and memory."""
+    of ``all_cells_chunks`` (none: not timed); the device, roofline, load and memory.
+    With a ``mesh`` (:func:`jaxnas.throughput.batch_mesh`) JAX's batches are split over
+    its devices and the weights replicated: data parallel, the same step."""
     rng = np.random.default_rng(0)
     largest = max(max(batch_sizes), train_batch)
     inputs = model.inputs(space, rng.integers(0, space.num_architectures, largest))
     targets = jnp.asarray(rng.normal(size=largest), jnp.float32)
     params, opt_state = model.init(jax.random.key(0), _slice(inputs, 2))
+    split = (lambda tree, axis=0: tree) if mesh is None else functools.partial(throughput.split_batch, mesh=mesh)
+    if mesh is not None:
+        params, opt_state = throughput.replicate((params, opt_state), mesh)
     matmul = throughput.matmul_flops_per_second()
     out = {"device": throughput.device_description(), "matmul_flops_per_second": matmul,
-           "flops_per_architecture": model.flops_per_arch, "jax": {}, "torch": None}
+           "flops_per_architecture": model.flops_per_arch, "jax": {}, "torch": None,
+           "jax_batch_devices": 1 if mesh is None else int(mesh.devices.size)}
 
     mirror = None
     if use_torch:
@@ -130,7 +149,7 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
 
     out["load_average_start"] = throughput.load_average()
     for batch in sorted(set(batch_sizes) | {train_batch}):
-        g, t = _slice(inputs, batch), targets[:batch]
+        g, t = split(_slice(inputs, batch)), split(targets[:batch])
         row = out["jax"].setdefault(str(batch), {})
         state = [params, opt_state]
 
@@ -169,14 +188,14 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
         logging.info("batch %d done", batch)
 
     if all_cells_chunks:
-        out["all_cells"] = _all_cells(model, space, params, all_cells_chunks, repeats, record, mirror)
+        out["all_cells"] = _all_cells(model, space, params, all_cells_chunks, repeats, record, mirror, split)
     out["load_average_end"] = throughput.load_average()
     out["peak_device_bytes"] = throughput.device_peak_bytes()
     out["peak_process_rss_bytes"] = throughput.process_peak_rss_bytes()
     return out
 
 
-def _all_cells(model, space, params, chunks, repeats, record, mirror):
+def _all_cells(model, space, params, chunks, repeats, record, mirror, split):
     """Seconds to predict every architecture of the space, chunk by chunk (a lax.map over
     chunks for JAX, a loop for PyTorch), for each chunk size; the fastest chunk of each
     framework is its figure."""
@@ -186,7 +205,8 @@ def _all_cells(model, space, params, chunks, repeats, record, mirror):
         count = -(-n // chunk)
         indices = np.minimum(np.arange(count * chunk), n - 1)
         flat_inputs = model.inputs(space, indices)
-        all_inputs = jax.tree_util.tree_map(lambda a: a.reshape((count, chunk) + a.shape[1:]), flat_inputs)
+        all_inputs = split(jax.tree_util.tree_map(lambda a: a.reshape((count, chunk) + a.shape[1:]), flat_inputs),
+                           axis=1)
         predict_all = jax.jit(lambda p, gs: jax.lax.map(lambda g: model.predict(p, g), gs))
         row = entry["by_chunk"][str(chunk)] = {}
         record(row, "jax", throughput.median_seconds(lambda: predict_all(params, all_inputs).block_until_ready(),
@@ -219,6 +239,8 @@ def table(results: dict) -> str:
     lines = [f"device {results['device']}, matmul {results['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s, "
              f"load average {results['load_average_start']} -> {results['load_average_end']}",
              "infer x / train x: JAX's speed-up over PyTorch, median of per-round ratios (interleaved timing)"]
+    if results.get("jax_batch_devices", 1) > 1:
+        lines.append(f"JAX: each batch split over {results['jax_batch_devices']} devices (data parallel)")
     lines.append(f"{'batch':>7} {'jax arch/s':>12} {'%matmul':>8} {'jax steps/s':>12} | {'torch arch/s':>12} "
                  f"{'torch steps/s':>13} | {'infer x':>7} {'train x':>7}")
     for batch, row in results["jax"].items():
