@@ -62,7 +62,8 @@ def run_search(tree: pathlib.Path, args: list[str], out: pathlib.Path) -> dict:
         raise RuntimeError(f"search failed in {tree}:\n{proc.stderr[-3000:]}")
     results = json.loads((out / "results.json").read_text())
     per_seed = {str(results["budget"]): results["final"]["per_seed"],
-                **{str(q): stats["per_seed"] for q, stats in results["at_queries"].items()}}
+                # an older revision's results.json may lack per-seed values at report budgets
+                **{str(q): stats["per_seed"] for q, stats in results["at_queries"].items() if "per_seed" in stats}}
     return {"process_seconds": seconds, "cpu_seconds": cpu, "search_seconds": results["wall_seconds"],
             "history": results["ledger"]["history"], "final_mean": results["final"]["mean"],
             "per_seed_at": per_seed}
