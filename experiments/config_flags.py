@@ -102,9 +102,7 @@ def define_device_flags() -> None:
     """--num_devices, --cpu_devices and --distributed (experiments.search, predictor_eval)."""
     flags.DEFINE_integer("num_devices", None, "Devices to shard seeds over (default: all local devices, at most "
                          "one per seed).", lower_bound=1)
-    flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core so that "
-                         "seeds run on every core; an XLA_FLAGS device count wins; no effect on GPU/TPU runs.",
-                         lower_bound=1)
+    define_cpu_devices_flag()
     flags.DEFINE_bool("distributed", False, "Multi-process run (TPU pods, clusters, several processes on one "
                       "machine): call jax.distributed.initialize; every process runs the same command.")
     flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0 (default: "
@@ -115,6 +113,14 @@ def define_device_flags() -> None:
                          "(default: discovered). Process 0 writes the results.", lower_bound=0)
     flags.DEFINE_integer("heartbeat_timeout_seconds", 100, "With --distributed: a process silent this long "
                          "is dead, and the runtime stops every other process with an error.", lower_bound=1)
+
+
+def define_cpu_devices_flag() -> None:
+    """--cpu_devices (also experiments.predictor_throughput); apply it with
+    ``distributed.set_cpu_devices(FLAGS.cpu_devices)`` before any JAX operation."""
+    flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core so that "
+                         "seeds (or a split batch) run on every core; an XLA_FLAGS device count wins; no effect on "
+                         "GPU/TPU runs.", lower_bound=1)
 
 
 def start_devices() -> None:

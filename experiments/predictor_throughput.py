@@ -23,6 +23,7 @@ import sys
 
 from absl import app, flags
 
+from experiments import config_flags
 from jaxnas import benchmarks, distributed, throughput, workflows
 from jaxnas.workflows import throughput as throughput_workflow
 
@@ -39,8 +40,7 @@ flags.DEFINE_integer("torch_threads", None, "torch.set_num_threads for the mirro
 flags.DEFINE_bool("all_cells", True, "Time predicting every architecture of the space.")
 flags.DEFINE_list("all_cells_chunks", [], "Chunk sizes tried for --all_cells (default: the largest batch size); "
                   "each framework is reported at its fastest chunk, so the ratio compares best with best.")
-flags.DEFINE_integer("cpu_devices", None, "CPU devices to make (default: JAX's one), e.g. one per core; an "
-                     "XLA_FLAGS device count wins; no effect on GPU/TPU runs.", lower_bound=1)
+config_flags.define_cpu_devices_flag()
 flags.DEFINE_integer("num_devices", 1, "Devices each JAX batch is split over, weights replicated (data parallel: "
                      "the same step, gradients summed across devices); must divide every batch and chunk size.",
                      lower_bound=1)
@@ -57,7 +57,8 @@ def _options() -> throughput_workflow.Options:
         batch_sizes=tuple(int(b) for b in FLAGS.batch_sizes), train_batch_size=FLAGS.train_batch_size,
         repeats=FLAGS.repeats, torch=FLAGS.torch, torch_threads=FLAGS.torch_threads, all_cells=FLAGS.all_cells,
         all_cells_chunks=tuple(int(c) for c in FLAGS.all_cells_chunks), output_dir=FLAGS.output_dir,
-        data_dir=FLAGS.data_dir, num_devices=FLAGS.num_devices, command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
+        data_dir=FLAGS.data_dir, num_devices=FLAGS.num_devices,
+        command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
 
 
 def main(argv):

@@ -90,6 +90,12 @@ def set_cpu_devices(count: Optional[int]) -> None:
 def seed_mesh(num_devices: Optional[int] = None, num_seeds: Optional[int] = None) -> Mesh:
     """A 1-D mesh over the first ``num_devices`` devices (default: all, every host; on one
     host no more than ``num_seeds``, so fewer seeds than devices are not padded)."""
+    return device_mesh(num_devices, SEED_AXIS, num_seeds)
+
+
+def device_mesh(num_devices: Optional[int], axis: str, num_seeds: Optional[int] = None) -> Mesh:
+    """:func:`seed_mesh` with its one axis named ``axis`` (e.g. a data-parallel batch axis).
+    Raises DeviceCountError naming the flag for a count the devices do not allow."""
     devices = jax.devices()
     count = len(devices) if num_devices is None else num_devices
     if num_devices is None and num_seeds is not None and jax.process_count() == 1:
@@ -102,7 +108,7 @@ def seed_mesh(num_devices: Optional[int] = None, num_seeds: Optional[int] = None
         )
     if jax.process_count() > 1 and count != len(devices):
         raise DeviceCountError("multi-host runs use every device: leave --num_devices unset")
-    return Mesh(np.asarray(devices[:count]), (SEED_AXIS,))
+    return Mesh(np.asarray(devices[:count]), (axis,))
 
 
 def seed_sharding(mesh: Mesh) -> NamedSharding:

@@ -90,20 +90,12 @@ def device_peak_bytes() -> Optional[int]:
     return None if not stats else int(stats.get("peak_bytes_in_use", 0)) or None
 
 
-def batch_mesh(num_devices: int) -> jax.sharding.Mesh:
-    """A 1-D ``batch`` mesh over the first ``num_devices`` devices, for data parallelism."""
-    devices = jax.devices()
-    if not 1 <= num_devices <= len(devices):
-        raise ValueError(f"{num_devices} devices asked for, {len(devices)} {devices[0].platform} device(s) "
-                         f"available (on CPU, --cpu_devices=N makes N)")
-    return jax.sharding.Mesh(np.asarray(devices[:num_devices]), ("batch",))
-
-
 def split_batch(tree: Any, mesh: jax.sharding.Mesh, axis: int = 0) -> Any:
-    """Every leaf of ``tree`` split along ``axis`` over ``mesh``'s ``batch`` axis. With
+    """Every leaf of ``tree`` split along ``axis`` over the 1-D ``mesh``
+    (:func:`jaxnas.distributed.device_mesh`). With
     the parameters replicated (:func:`replicate`), a jitted training step becomes data
     parallel: XLA's partitioner sums the gradient over the devices."""
-    spec = jax.sharding.PartitionSpec(*([None] * axis), "batch")
+    spec = jax.sharding.PartitionSpec(*([None] * axis), *mesh.axis_names)
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, spec))
 
 

@@ -187,7 +187,7 @@ def test_cli_bad_batch_sizes(tmp_path):
 _DATA_PARALLEL_CHECK = """
 import jax, jax.numpy as jnp, numpy as np
 jax.config.update("jax_num_cpu_devices", 2)
-from jaxnas import throughput
+from jaxnas import distributed, throughput
 from jaxnas.predictors import nao
 from jaxnas.spaces import get_space
 space = get_space("nb201")
@@ -195,7 +195,7 @@ model = throughput.nao_throughput_model(space, nao.NAOConfig(dropout=0.0, hidden
 inputs = model.inputs(space, np.arange(0, 15_625, 1_000)[:16])
 targets = jnp.asarray(np.random.default_rng(0).normal(size=16), jnp.float32)
 params, opt_state = model.init(jax.random.key(1), inputs)
-mesh = throughput.batch_mesh(2)
+mesh = distributed.device_mesh(2, "batch")
 split_inputs, split_targets = throughput.split_batch((inputs, targets), mesh)
 assert [s.data.shape[0] for s in split_inputs.addressable_shards] == [8, 8]
 one = model.train_step(params, opt_state, inputs, targets)
@@ -223,5 +223,5 @@ def test_cli_num_devices_must_divide_the_batches(tmp_path):
     assert not (tmp_path / "results.json").exists()
     proc = _run("--predictor=gcn", "--benchmark=nb201_synthetic", "--batch_sizes=4", "--train_batch_size=4",
                 "--num_devices=2", "--noall_cells", f"--output_dir={tmp_path}")
-    assert proc.returncode != 0 and "2 devices asked for, 1 cpu device(s)" in proc.stderr
+    assert proc.returncode != 0 and "--num_devices=2 but 1 cpu device(s)" in proc.stderr
     assert not (tmp_path / "results.json").exists()

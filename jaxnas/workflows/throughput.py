@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import outputs, provenance, throughput
+from jaxnas import distributed, outputs, provenance, throughput
 from jaxnas.workflows import RunError, load_benchmark
 
 
@@ -60,9 +60,9 @@ def run(options: Options) -> None:
         raise RunError(f"--num_devices={options.num_devices} must divide every batch and chunk size; "
                        f"it does not divide {uneven}")
     try:
-        mesh = throughput.batch_mesh(options.num_devices) if options.num_devices > 1 else None
-    except ValueError as err:
-        raise RunError(f"--num_devices: {err}") from err
+        mesh = distributed.device_mesh(options.num_devices, "batch") if options.num_devices > 1 else None
+    except distributed.DeviceCountError as err:
+        raise RunError(str(err)) from err
     results = measure(model, space, batch_sizes, options.train_batch_size, options.repeats, use_torch,
                       chunks if options.all_cells else [], options.torch_threads, mesh)
     results.update(predictor=options.predictor, benchmark=options.benchmark, space=space.name,
@@ -112,7 +112,7 @@ def measure(model, space, batch_sizes, train_batch, repeats, use_torch, all_cell
     results.json record: per batch size (and ``train_batch``) JAX's, and with ``use_torch``
     the mirror's, inference and training-step rates; every cell of the space at each chunk
     of ``all_cells_chunks`` (none: not timed); the device, roofline, load and memory.
-    With a ``mesh`` (:func:`jaxnas.throughput.batch_mesh`) JAX's batches are split over
+    With a 1-D ``mesh`` (:func:`jaxnas.distributed.device_mesh`) JAX's batches are split over
     its devices and the weights replicated: data parallel, the same step."""
     rng = np.random.default_rng(0)
     largest = max(max(batch_sizes), train_batch)
