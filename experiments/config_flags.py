@@ -115,6 +115,18 @@ def define_device_flags() -> None:
                          "is dead, and the runtime stops every other process with an error.", lower_bound=1)
 
 
+def define_checkpoint_flags(saved: str) -> None:
+    """--checkpoint_dir, --resume and --overwrite (experiments.search, predictor_eval);
+    ``saved`` says what is saved when, e.g. "the search state every
+    --checkpoint_every_steps"."""
+    flags.DEFINE_string("checkpoint_dir", None, f"Save {saved} here (orbax; default: no checkpoints); must hold "
+                        "no checkpoint unless --resume or --overwrite.")
+    flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir that restores (an "
+                      "unreadable newest one is set aside); it must come from the same command.")
+    flags.DEFINE_bool("overwrite", False, "Delete the checkpoints already in --checkpoint_dir and start afresh "
+                      "(without it, a used --checkpoint_dir is refused).")
+
+
 def define_cpu_devices_flag() -> None:
     """--cpu_devices (also experiments.predictor_throughput); apply it with
     ``distributed.set_cpu_devices(FLAGS.cpu_devices)`` before any JAX operation."""

@@ -9,7 +9,8 @@ against the REPORTED column with Kendall tau, Spearman rho, NDCG@10 (AceNAS rele
 and precision@top-5 % (see jaxnas.predictor_eval). Writes DIR/results.json (per seed and
 mean ± std) and DIR/scatter.png (predicted vs true, first seed), each through a
 temporary file so an interrupted write never replaces a previous good file; DIR is
-created and checked writable before anything runs. Every hyperparameter of every
+created and checked writable before anything runs. With ``--checkpoint_dir`` the seeds
+done are saved after every ``--seed_batch`` and ``--resume`` continues a killed run. Every hyperparameter of every
 registered predictor is a flag ``--<predictor>_<field>`` (e.g. ``--gcn_epochs``); unset
 ones take the predictor's per-benchmark default.
 
@@ -36,6 +37,7 @@ flags.DEFINE_integer("seeds", 5, "Number of seeds (independent training sets).",
 flags.DEFINE_integer("seed", 0, "First seed; seeds seed..seed+seeds-1.", lower_bound=0)
 flags.DEFINE_integer("seed_batch", None, "Seeds per vmapped program (default: all at once).", lower_bound=1)
 config_flags.define_device_flags()
+config_flags.define_checkpoint_flags("the finished seeds' outputs after every --seed_batch")
 flags.DEFINE_string("output_dir", "runs/predictor_eval", "Where results.json and scatter.png go (created, and "
                     "checked writable, before anything runs).")
 flags.DEFINE_string("data_dir", None, "Benchmark data folder (default $JAXNAS_DATA or ../shared/data).")

@@ -9,7 +9,9 @@ Every step is one command of an entry point (experiments.search, predictor_eval,
 supernet) with its own folder under --runs; its output goes to FOLDER.log. Steps whose
 results already exist are skipped, so an interrupted plan continues where it stopped.
 ``--list`` prints the commands instead of running them; ``--only=REGEX`` selects steps by
-folder name. Commands run under ``nice -n 10`` (``--nice``).
+folder name. Commands run under ``nice -n 10`` (``--nice``). With
+``--checkpoints=DIR`` the searches and predictor evaluations save their progress under
+DIR and a killed plan, started again, resumes each from where it stopped.
 
 Tuning chooses (on tuning seeds only) what the defaults need: regularised evolution's
 population and tournament sizes, and the supervised GCN's regression targets. The
@@ -34,6 +36,8 @@ flags.DEFINE_string("runs", None, "Root folder of the runs (default runs/tuning 
 flags.DEFINE_bool("list", False, "Print the commands, run nothing.")
 flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (tuning stage), run nothing.")
 flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
+flags.DEFINE_string("checkpoints", None, "Checkpoint root: each search and predictor evaluation saves its progress "
+                    "in CHECKPOINTS/FOLDER and resumes from what is there (default: no checkpoints).")
 flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
 
 
@@ -41,7 +45,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     options = results_plan_workflow.Options(stage=FLAGS.stage, runs=FLAGS.runs, list_commands=FLAGS.list,
-                                            tables=FLAGS.tables, only=FLAGS.only, nice=FLAGS.nice)
+                                            tables=FLAGS.tables, only=FLAGS.only, nice=FLAGS.nice,
+                                            checkpoints=FLAGS.checkpoints)
     try:
         failed = results_plan_workflow.run(options)
     except workflows.UsageError as err:

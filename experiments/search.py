@@ -54,14 +54,9 @@ flags.DEFINE_integer("max_steps", None, "Cap on ask/tell steps per seed (default
                      "that reaches it before spending the budget is reported, and the exit status is 3.",
                      lower_bound=1)
 config_flags.define_device_flags()
-flags.DEFINE_string("checkpoint_dir", None, "Save the search state here (orbax) every --checkpoint_every_steps "
-                    "(default: no checkpoints); must hold no checkpoint unless --resume or --overwrite.")
+config_flags.define_checkpoint_flags("the search state every --checkpoint_every_steps")
 flags.DEFINE_integer("checkpoint_every_steps", None, "Ask/tell steps between checkpoints (default: every chunk of "
                      "max(1, budget / (10 x queries per step)) steps).", lower_bound=1)
-flags.DEFINE_bool("resume", False, "Continue from the newest checkpoint in --checkpoint_dir that restores (an "
-                  "unreadable newest one is set aside); it must come from the same command.")
-flags.DEFINE_bool("overwrite", False, "Delete the checkpoints already in --checkpoint_dir and start afresh "
-                  "(without it, a used --checkpoint_dir is refused).")
 
 config_flags.define_preset_flag()
 config_flags.define(search.ALGORITHM_NAMES, search.config_class)

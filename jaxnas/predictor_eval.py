@@ -19,7 +19,9 @@ the true top 5 % (k = ceil(0.05 n)) that the predictor also ranks in its top 5 %
 
 Seeds are vmapped: ``seed_batch`` seeds are fitted, predicted and scored by one compiled
 program (all seeds at once by default), sharded over a device mesh along the seed axis
-(see :mod:`jaxnas.distributed`; results do not depend on the device count).
+(see :mod:`jaxnas.distributed`; results do not depend on the device count). With a
+checkpoint directory the finished seeds' outputs are saved after every seed batch
+(:mod:`jaxnas.checkpoint`), so an interrupted evaluation resumes at the next batch.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import distributed, metrics
+from jaxnas import checkpoint, distributed, metrics
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.predictors.base import Predictor
 
@@ -100,6 +102,10 @@ def evaluate(
     seed_batch: Optional[int] = None,
     log=print,
     num_devices: Optional[int] = None,
+    checkpoint_dir: Optional[str] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    run_info: Optional[dict] = None,
 ) -> EvalResult:
     """Fits ``predictor`` on ``num_labels`` random cells per seed and scores it on the rest.
 
@@ -107,6 +113,14 @@ def evaluate(
     vmapped program, split over ``num_devices`` devices (default all, at most one per seed;
     each batch is padded to a multiple of the device count and the extra seeds are
     dropped). ``predictor`` must be built for ``benchmark.search_space``.
+
+    With ``checkpoint_dir`` the outputs of the seeds done so far are saved after each
+    batch; ``resume`` continues after the newest saved batch, which must come from the
+    same evaluation (``run_info`` adds to its identity, e.g. the predictor's settings).
+    Without ``resume`` the directory must hold no checkpoint unless ``overwrite``. A
+    resumed evaluation gives the results of an uninterrupted one; ``wall_seconds``
+    counts every part. Raises ValueError for impossible settings, the
+    :mod:`jaxnas.checkpoint` errors for an unusable directory.
     """
     available = benchmark.available_indices
     if not 2 <= num_labels <= len(available) - 2:
@@ -115,7 +129,14 @@ def evaluate(
             f"({len(available)} architectures), got {num_labels}")
     if num_seeds < 1:
         raise ValueError(f"number of seeds must be positive, got {num_seeds}")
+    if resume and not checkpoint_dir:
+        raise ValueError("resume needs a checkpoint directory")
     seed_batch = min(seed_batch or num_seeds, num_seeds)
+    checkpointer = None
+    if checkpoint_dir:  # a used directory is refused before any work
+        identity = {"benchmark": benchmark.name, "predictor": predictor_name, "labels": num_labels,
+                    "seeds": num_seeds, "seed": seed, "seed_batch": seed_batch, **(run_info or {})}
+        checkpointer = checkpoint.Checkpointer(checkpoint_dir, identity, resume=resume, overwrite=overwrite)
     space = benchmark.search_space
     signal = jnp.asarray(benchmark.signal)
     reported = jnp.asarray(benchmark.reported)
@@ -135,30 +156,51 @@ def evaluate(
     run = jax.jit(jax.vmap(one_seed))
     start = time.perf_counter()
     seeds = np.arange(seed, seed + num_seeds)
-    outputs = []
-    for first in range(0, num_seeds, seed_batch):
+    # Every seed's outputs, filled batch by batch (the checkpointed state: fixed shapes).
+    batch_shapes = jax.eval_shape(run, jax.ShapeDtypeStruct((seed_batch,), jnp.uint32))
+    done = jax.tree_util.tree_map(lambda s: np.zeros((num_seeds, *s.shape[1:]), s.dtype), batch_shapes)
+    first_todo = 0
+    if resume:
+        restored = checkpointer.restore_with_info(done, _check_progress(num_seeds, seed_batch))
+        first_todo, done = restored.step, jax.tree_util.tree_map(np.array, restored.state)
+        start -= float(restored.info.get("wall_seconds", 0.0))  # wall time counts every part
+        log(f"resumed from {checkpoint_dir}: seeds {seed}..{seed + first_todo - 1} done")
+    for first in range(first_todo, num_seeds, seed_batch):
         batch_seeds = seeds[first:first + seed_batch]
         run_seeds = np.arange(batch_seeds[0], batch_seeds[0] + distributed.padded_count(len(batch_seeds), mesh))
         # Seed numbers as a global array (device_put cannot reach other processes' devices).
         result = distributed.to_host(run(distributed.global_array(run_seeds.astype(np.uint32), sharding)))
-        outputs.append(jax.tree_util.tree_map(lambda a: a[:len(batch_seeds)], result))
+        for into, value in zip(jax.tree_util.tree_leaves(done), jax.tree_util.tree_leaves(result)):
+            into[first:first + len(batch_seeds)] = value[:len(batch_seeds)]
+        if checkpointer:
+            checkpointer.save(first + len(batch_seeds), done, info={"wall_seconds": time.perf_counter() - start})
         log(f"{predictor_name or 'predictor'} on {benchmark.name}, L={num_labels}: seeds "
             f"{batch_seeds[0]}..{batch_seeds[-1]} done, "
-            f"tau {np.round(outputs[-1][4]['kendall_tau'], 3).tolist()}, {time.perf_counter() - start:.1f}s")
-    cat = lambda i: np.concatenate([o[i] for o in outputs])
-    scores = {name: np.concatenate([o[4][name] for o in outputs]) for name in METRICS}
+            f"tau {np.round(done[4]['kendall_tau'][first:first + len(batch_seeds)], 3).tolist()}, "
+            f"{time.perf_counter() - start:.1f}s")
+    train, test, train_pred, test_pred, scores = done
     return EvalResult(
         benchmark=benchmark.name,
         predictor=predictor_name,
         num_labels=num_labels,
         seeds=seeds,
-        metrics=scores,
-        train_indices=cat(0),
-        test_indices=cat(1),
-        train_predictions=cat(2),
-        test_predictions=cat(3),
+        metrics={name: scores[name] for name in METRICS},
+        train_indices=train,
+        test_indices=test,
+        train_predictions=train_pred,
+        test_predictions=test_pred,
         wall_seconds=time.perf_counter() - start,
     )
+
+
+def _check_progress(num_seeds: int, seed_batch: int):
+    """Validator of restored evaluations: the step (seeds done) ends a batch."""
+    def validate(step, state):
+        del state
+        if not (0 < step <= num_seeds and (step == num_seeds or step % seed_batch == 0)):
+            return f"{step} seeds done is not a whole number of batches of {seed_batch} out of {num_seeds}"
+        return None
+    return validate
 
 
 def mean_std(values: Sequence[float]) -> str:

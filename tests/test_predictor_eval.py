@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxnas import predictor_eval
+from jaxnas import checkpoint, predictor_eval
 from jaxnas.predictors.base import Predictor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,11 +85,49 @@ def test_seed_batching_does_not_change_results(bench):
     np.testing.assert_allclose(together.metrics["kendall_tau"], apart.metrics["kendall_tau"], rtol=1e-5)
 
 
+class _Killed(Exception):
+    pass
+
+
+def test_killed_evaluation_resumes_at_the_next_seed_batch(bench, tmp_path):
+    predictor = _oracle_predictor(bench, noise=2.0)
+    whole = predictor_eval.evaluate(predictor, bench, 30, 3, seed=4, seed_batch=1, log=lambda *_: None)
+    ckpt = str(tmp_path / "ckpt")
+    batches_done = []
+
+    def killed_after_two(message):
+        batches_done.append(message)
+        if len(batches_done) == 2:
+            raise _Killed  # after the second batch's checkpoint, as a kill would
+
+    with pytest.raises(_Killed):
+        predictor_eval.evaluate(predictor, bench, 30, 3, seed=4, seed_batch=1, log=killed_after_two,
+                                checkpoint_dir=ckpt, run_info={"noise": 2.0})
+    # A new run on the used folder is refused; a resume must be the same evaluation.
+    with pytest.raises(checkpoint.CheckpointExistsError, match="--resume"):
+        predictor_eval.evaluate(predictor, bench, 30, 3, seed=4, seed_batch=1, checkpoint_dir=ckpt)
+    with pytest.raises(checkpoint.CheckpointMismatchError):
+        predictor_eval.evaluate(predictor, bench, 31, 3, seed=4, seed_batch=1, checkpoint_dir=ckpt, resume=True,
+                                run_info={"noise": 2.0})
+    messages = []
+    resumed = predictor_eval.evaluate(predictor, bench, 30, 3, seed=4, seed_batch=1, log=messages.append,
+                                      checkpoint_dir=ckpt, resume=True, run_info={"noise": 2.0})
+    assert "seeds 4..5 done" in messages[0]
+    assert [m for m in messages[1:] if "done" in m] == [messages[-1]] and "seeds 6..6 done" in messages[-1]
+    np.testing.assert_array_equal(resumed.train_indices, whole.train_indices)
+    np.testing.assert_array_equal(resumed.test_indices, whole.test_indices)
+    np.testing.assert_array_equal(resumed.test_predictions, whole.test_predictions)
+    for name in predictor_eval.METRICS:
+        np.testing.assert_array_equal(resumed.metrics[name], whole.metrics[name])
+
+
 def test_bad_arguments(bench):
     with pytest.raises(ValueError, match="number of labels"):
         predictor_eval.evaluate(_oracle_predictor(bench), bench, num_labels=1, num_seeds=1)
     with pytest.raises(ValueError, match="seeds"):
         predictor_eval.evaluate(_oracle_predictor(bench), bench, num_labels=10, num_seeds=0)
+    with pytest.raises(ValueError, match="checkpoint directory"):
+        predictor_eval.evaluate(_oracle_predictor(bench), bench, num_labels=10, num_seeds=1, resume=True)
 
 
 def _run(*args):
@@ -119,6 +157,7 @@ def test_cli_writes_results_and_scatter(tmp_path):
     (["--predictor=gcn", "--assessor_knn=5"], "given but --predictor=gcn"),
     (["--predictor=gcn", "--gcn_hidden=0"], "gcn hidden must be >= 1"),
     (["--predictor=gcn", "--labels=20", "--seeds=1", "--num_devices=64"], "xla_force_host_platform_device_count"),
+    (["--predictor=gcn", "--resume"], "--resume needs --checkpoint_dir"),
 ])
 def test_cli_bad_input(tmp_path, args, message):
     proc = _run("--benchmark=nb201_synthetic", *args, f"--output_dir={tmp_path}")

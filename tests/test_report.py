@@ -147,6 +147,19 @@ def test_plan_keeps_tuning_and_evaluation_seeds_apart(tmp_path):
     assert (tmp_path / "a.log").exists()
 
 
+def test_plan_with_a_checkpoint_root_makes_searches_and_evaluations_resumable(tmp_path):
+    steps = {s.folder: s for s in results_plan.evaluation_steps()}
+    ckpt = tmp_path / "ckpt"
+    for folder in ("nb201_cifar10/gcn_paper", "nb201_cifar10/predictors/L100/assessor_paper"):
+        command = steps[folder].command(tmp_path / "runs", ckpt)
+        assert f"--checkpoint_dir={ckpt / folder}" in command and "--resume" not in command
+        (ckpt / folder / "3").mkdir(parents=True)  # a saved step: the next command resumes it
+        assert "--resume" in steps[folder].command(tmp_path / "runs", ckpt)
+        assert not any(a.startswith("--checkpoint_dir") for a in steps[folder].command(tmp_path / "runs"))
+    supernet = steps[results_plan.SUPERNET].command(tmp_path / "runs", ckpt)
+    assert not any(a.startswith(("--checkpoint_dir", "--resume")) for a in supernet)
+
+
 def test_parsec_section_compares_the_map_cell_with_the_same_compute_baseline(tmp_path):
     rng = np.random.default_rng(1)
     key = "cifar10_test_200ep"

@@ -1,6 +1,5 @@
 """SemiNAS and its NAO model: shapes, training, decoding, generation, the search."""
 
-import dataclasses
 import os
 import subprocess
 import sys

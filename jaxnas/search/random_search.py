@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 
 from jaxnas.config import Config, field
 from jaxnas.search.base import SearchAlgorithm

@@ -26,7 +26,7 @@ DARTS relaxation (every op of every edge, weighted) kept as the memory baseline.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp

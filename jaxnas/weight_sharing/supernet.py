@@ -18,9 +18,8 @@ evaluated. Gives accuracy (%) and mean cross-entropy per cell: the weak labels.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -19,6 +19,25 @@ class RunError(RuntimeError):
     """A run that cannot go on: missing data, an unusable checkpoint (reported as ``error: ...``)."""
 
 
+def prepare_folders(output_dir: str, checkpoint_dir: Optional[str], resume: bool, overwrite: bool):
+    """The output folder (a pathlib.Path), created and checked writable, and the checkpoint
+    folder's, before any work; conflicting checkpoint settings are a UsageError, an
+    unusable folder a RunError."""
+    from jaxnas import outputs  # noqa: PLC0415
+
+    if resume and not checkpoint_dir:
+        raise UsageError("--resume needs --checkpoint_dir")
+    if resume and overwrite:
+        raise UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
+    try:
+        out = outputs.prepare_output_dir(output_dir)
+        if checkpoint_dir:
+            outputs.prepare_output_dir(checkpoint_dir)
+    except outputs.OutputDirError as err:
+        raise RunError(str(err)) from err
+    return out
+
+
 def load_benchmark(name: str, data_dir: Optional[str], nb101_tfrecord: Optional[str] = None):
     """The benchmark ``name``; a bad or missing data file is a RunError naming it."""
     from jaxnas import benchmarks, data  # noqa: PLC0415 - loading JAX only when a run starts

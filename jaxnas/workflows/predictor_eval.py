@@ -11,9 +11,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxnas import distributed, outputs, plotting, predictor_eval, predictors
+from jaxnas import checkpoint, distributed, outputs, plotting, predictor_eval, predictors
 from jaxnas.config import Config
-from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config
+from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config, prepare_folders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Options:
     seed: int  # first seed
     seed_batch: Optional[int]  # seeds per vmapped program
     num_devices: Optional[int]
+    checkpoint_dir: Optional[str]
+    resume: bool
+    overwrite: bool
     output_dir: str
     data_dir: Optional[str]
     nb101_tfrecord: Optional[str]
@@ -36,14 +39,11 @@ class Options:
 
 def run(options: Options, predictor_config: Callable[[str], Config], start_devices: Callable[[], None]) -> None:
     """Evaluates the predictor and writes OUTPUT_DIR. ``predictor_config(benchmark_name)``
-    gives the predictor's configuration; ``start_devices()`` is called once the folder is
+    gives the predictor's configuration; ``start_devices()`` is called once the folders are
     checked, before any JAX operation. Raises UsageError for settings that cannot run,
-    RunError (a one-line message) for bad data files, an unusable folder, too few devices,
-    a failed write."""
-    try:
-        out = outputs.prepare_output_dir(options.output_dir)  # before any work, not after
-    except outputs.OutputDirError as err:
-        raise RunError(str(err)) from err
+    RunError (a one-line message) for bad data files, unusable folders or checkpoints,
+    too few devices, a failed write."""
+    out = prepare_folders(options.output_dir, options.checkpoint_dir, options.resume, options.overwrite)
     start_devices()
     benchmark = load_benchmark(options.benchmark, options.data_dir, options.nb101_tfrecord)
     if options.labels > benchmark.num_available - 2:
@@ -56,8 +56,10 @@ def run(options: Options, predictor_config: Callable[[str], Config], start_devic
         result = predictor_eval.evaluate(
             predictor, benchmark, num_labels=options.labels, num_seeds=options.seeds, seed=options.seed,
             predictor_name=options.predictor, seed_batch=options.seed_batch, log=logging.info,
-            num_devices=options.num_devices)
-    except distributed.DeviceCountError as err:
+            num_devices=options.num_devices, checkpoint_dir=options.checkpoint_dir, resume=options.resume,
+            overwrite=options.overwrite, run_info={"config": config.flat()})
+    except (distributed.DeviceCountError, checkpoint.CheckpointMismatchError,
+            checkpoint.CheckpointExistsError, FileNotFoundError) as err:  # incl. CheckpointUnreadableError
         raise RunError(str(err)) from err
     if jax.process_index() != 0:
         return  # one writer in multi-host runs

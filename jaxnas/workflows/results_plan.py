@@ -30,6 +30,7 @@ class Options:
     tables: bool  # print the tuning tables from finished runs, run nothing
     only: Optional[str]  # run only steps whose folder matches this regular expression
     nice: int  # niceness of the commands (0: not niced)
+    checkpoints: Optional[str] = None  # checkpoint root: resumable searches and predictor evaluations
 
 
 EVALUATION_SEEDS = ("--seeds=20", "--seed=0")
@@ -55,9 +56,19 @@ class Step:
     needs: tuple = ()  # folders (under --runs) whose outputs must exist first
     output: str = "results.json"  # the file that marks the step done
 
-    def command(self, root: pathlib.Path) -> list:
+    def command(self, root: pathlib.Path, checkpoints: Optional[pathlib.Path] = None) -> list:
+        """The step's command; with ``checkpoints``, a search or predictor evaluation saves
+        its progress in CHECKPOINTS/FOLDER and resumes from what is there."""
         args = [a.replace("{runs}", str(root)) for a in self.args]
+        if checkpoints is not None and self.module in RESUMABLE:
+            folder = checkpoints / self.folder
+            args.append(f"--checkpoint_dir={folder}")
+            if folder.is_dir() and any(folder.iterdir()):
+                args.append("--resume")
         return [sys.executable, "-m", self.module, *args, f"--output_dir={root / self.folder}"]
+
+
+RESUMABLE = ("experiments.search", "experiments.predictor_eval")  # entry points with --checkpoint_dir/--resume
 
 
 def _search(folder, benchmark, algorithm, budget, report_at, *extra, needs=()):
@@ -219,8 +230,10 @@ def _done(root: pathlib.Path, step: Step) -> bool:
     return (root / step.folder / step.output).exists()
 
 
-def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print) -> list:
-    """Runs the steps not yet done, in order; returns the folders of the failed ones."""
+def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print,
+              checkpoints: Optional[pathlib.Path] = None) -> list:
+    """Runs the steps not yet done, in order (resumably with ``checkpoints``, see
+    :meth:`Step.command`); returns the folders of the failed ones."""
     failed = []
     by_folder = {step.folder: step for step in steps}
     for step in steps:
@@ -232,7 +245,7 @@ def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print) -> list
             log(f"skipped {step.folder}: needs {missing}")
             failed.append(step.folder)
             continue
-        command = step.command(root)
+        command = step.command(root, checkpoints)
         if niceness:
             command = ["nice", "-n", str(niceness), *command]
         log_path = root / f"{step.folder}.log"
@@ -258,6 +271,7 @@ def run(options: Options) -> list:
             raise UsageError("--tables is for --stage=tuning (the evaluation tables: experiments.report)")
         print(tuning_tables(root))
         return []
+    checkpoints = pathlib.Path(options.checkpoints) if options.checkpoints else None
     steps = tuning_steps() if options.stage == "tuning" else evaluation_steps()
     if options.only:
         pattern = re.compile(options.only)
@@ -265,9 +279,9 @@ def run(options: Options) -> list:
     if options.list_commands:
         for step in steps:
             mark = "done" if _done(root, step) else "todo"
-            print(f"[{mark}] {shlex.join(['python', *step.command(root)[1:]])}")
+            print(f"[{mark}] {shlex.join(['python', *step.command(root, checkpoints)[1:]])}")
         return []
-    failed = run_steps(steps, root, options.nice)
+    failed = run_steps(steps, root, options.nice, checkpoints=checkpoints)
     if not failed and options.stage == "evaluation":
         print(f"all done: python -m experiments.report --runs={root} --out=docs/results.md")
     return failed

@@ -8,12 +8,11 @@ import dataclasses
 from typing import Callable, Optional, Sequence
 
 import jax
-from absl import logging
 
 from jaxnas import checkpoint, distributed, metrics, outputs, plotting, search
 from jaxnas.config import Config
 from jaxnas.search import runner
-from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config
+from jaxnas.workflows import RunError, load_benchmark, method_config, prepare_folders
 
 EXIT_BUDGET_NOT_REACHED = 3  # the exit status when a seed stopped at max_steps before spending its budget
 
@@ -48,16 +47,8 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
     JAX operation. Raises UsageError for settings that cannot run, RunError (a one-line
     message) for bad data files, unusable folders or checkpoints, an impossible budget, a
     failed write."""
-    if options.resume and not options.checkpoint_dir:
-        raise UsageError("--resume needs --checkpoint_dir")
-    if options.resume and options.overwrite:
-        raise UsageError("--resume continues the checkpoints that --overwrite deletes: give one of them")
-    try:
-        out = outputs.prepare_output_dir(options.output_dir)  # before hours of work, not after
-        if options.checkpoint_dir:
-            outputs.prepare_output_dir(options.checkpoint_dir)
-    except outputs.OutputDirError as err:
-        raise RunError(str(err)) from err
+    # Before hours of work, not after.
+    out = prepare_folders(options.output_dir, options.checkpoint_dir, options.resume, options.overwrite)
     start_devices()
     benchmark = load_benchmark(options.benchmark, options.data_dir, options.nb101_tfrecord)
     config, run_record = method_config(algorithm_config, benchmark, options.preset, f"algorithm {options.algorithm}")
