@@ -186,6 +186,8 @@ def test_presets_default_uses_no_table_and_paper_follows_the_reference():
     assert paper.predictor == acenas.AceNASConfig.paper("nb201_cifar10")
     assert paper.first_round == "random" and paper.search.random_fraction == 0.5
     assert paper.search.queries_per_round == 10
+    # Each round's fit: the labels once or twice per epoch, as near the reference's one pass as static shapes allow.
+    assert paper.search.fit_slots == "doubling" and default.search.fit_slots == "capacity"
     ranker = paper.predictor
     assert (ranker.learning_rate, ranker.weight_decay, ranker.batch_size, ranker.epochs) == (5e-3, 5e-4, 20, 300)
     assert ranker.positions == "true" and ranker.pretrain_loss == "mse" and ranker.pretrain_weight_decay == 0.0

@@ -6,7 +6,9 @@ later round refits the ranker on all labels so far and queries half its predicte
 among unqueried cells and half random unqueried cells (``random_fraction=0.5``). A
 50-query budget with 10 per round is the reference's 5 rounds. Not as in the reference:
 each refit starts again from the weak-label-pretrained (or a fresh) ranker, where the
-reference keeps training one model across rounds.
+reference keeps training one model across rounds; a refit's epoch holds each label once
+or twice in the paper preset (``fit_slots="doubling"``; the reference: once) and the
+labels cycled to ``label_capacity`` slots in the default.
 
 ``first_round="pretrained"`` (an option, in neither preset) replaces the random first
 round by the weak-label-pretrained ranker's top half plus a random half. Weak labels cost
