@@ -176,7 +176,7 @@ def evaluate(
             checkpointer.save(first + len(batch_seeds), done, info={"wall_seconds": time.perf_counter() - start})
         log(f"{predictor_name or 'predictor'} on {benchmark.name}, L={num_labels}: seeds "
             f"{batch_seeds[0]}..{batch_seeds[-1]} done, "
-            f"tau {np.round(done[4]['kendall_tau'][first:first + len(batch_seeds)], 3).tolist()}, "
+            f"tau {np.round(done[4]['kendall_tau'][first:first + len(batch_seeds)].astype(float), 3).tolist()}, "
             f"{time.perf_counter() - start:.1f}s")
     train, test, train_pred, test_pred, scores = done
     return EvalResult(

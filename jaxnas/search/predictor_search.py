@@ -51,6 +51,7 @@ from jaxnas.spaces.base import SearchSpace
 
 
 FIT_SLOTS = ("capacity", "doubling")
+ROUND_PHASES = ("fit", "score")  # a round's named scopes (jaxnas.profiling, scripts.profile_round)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,8 +173,10 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         def predictor_round(slots, operand):
             state, archs, queried, fit_key, extra_key = operand
             labelled, labels = _cycled(state.labelled, slots)
-            fitted = predictor.fit(fit_key, labelled, labels, archs)
-            scores = predictor.predict(fitted, archs)
+            with jax.named_scope("fit"):
+                fitted = predictor.fit(fit_key, labelled, labels, archs)
+            with jax.named_scope("score"):
+                scores = predictor.predict(fitted, archs)
             scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
             top, excluded = _top_unqueried(scores, queried, num_top)
             if num_random == 0:

@@ -149,7 +149,8 @@ def _init_state(algorithm: SearchAlgorithm, num_architectures: int, budget: int,
 
 
 @functools.lru_cache(maxsize=32)
-def _make_init(algorithm: SearchAlgorithm, num_architectures: int, budget: int, sharding) -> Callable:
+def make_init(algorithm: SearchAlgorithm, num_architectures: int, budget: int, sharding=None) -> Callable:
+    """jit(vmap(seed -> the initial SearchState of that seed)), the states run_search starts from."""
     init = functools.partial(_init_state, algorithm, num_architectures, budget)
     return jax.jit(jax.vmap(init), out_shardings=sharding)
 
@@ -284,7 +285,7 @@ def run_search(
     init_start = time.perf_counter()
     # Seed keys are made inside jit from a global seed array (every process holds the same
     # numbers), so a multi-process run starts from exactly the states of a one-process run.
-    states = jax.block_until_ready(_make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
+    states = jax.block_until_ready(make_init(algorithm, benchmark.space.num_architectures, budget, sharding)(
         distributed.global_array(run_seeds.astype(np.uint32), sharding)
     ))
     logging.info("%s: initial search states built in %.1fs (compilation included)", name,

@@ -264,6 +264,10 @@ def generate_candidates(model: nao.NAO, params, space: SearchSpace, seeds: jax.A
     return taken, found, step_size - 1
 
 
+# The named scopes of a round (jaxnas.profiling, scripts.profile_round).
+ROUND_PHASES = ("sample_unlabelled", "train", "pseudo_label", "ascent", "score_candidates", "score_space")
+
+
 def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> SearchAlgorithm:
     config.validate()
     n_arch = space.num_architectures
@@ -334,7 +338,8 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         return _compact(proposals, fresh & (jnp.cumsum(fresh) <= need), batch)
 
     def round_batch(state, key):
-        """One SemiNAS round: train, pseudo-label, train, generate; returns the ask."""
+        """One SemiNAS round: train, pseudo-label, train, generate; returns the ask. Its
+        phases are named scopes (ROUND_PHASES), which jaxnas.profiling times."""
         sample_key, train_key = jax.random.split(key)
         size = state.labelled.count
         labelled = jnp.arange(capacity) < size
@@ -343,10 +348,11 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         labelled_tokens = jnp.where(labelled[:, None], jax.vmap(space.tokens)(state.labelled.archs), 0)
 
         # M unqueried architectures of the whole space, to be pseudo-labelled.
-        order = jax.random.permutation(sample_key, n_arch)
-        pseudo_idx = _compact(order, ~state.queried[order], unlabelled)
-        pseudo_tokens = tokens_at(pseudo_idx)
-        all_tokens = jnp.concatenate([labelled_tokens, pseudo_tokens])
+        with jax.named_scope("sample_unlabelled"):
+            order = jax.random.permutation(sample_key, n_arch)
+            pseudo_idx = _compact(order, ~state.queried[order], unlabelled)
+            pseudo_tokens = tokens_at(pseudo_idx)
+            all_tokens = jnp.concatenate([labelled_tokens, pseudo_tokens])
 
         # Phase 0 trains on the labelled rows. Phase 1 pseudo-labels with that model and
         # trains on the labelled rows `up` times, then the pseudo-labelled ones. One loop
@@ -359,9 +365,10 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
 
         def phase(number, carry):
             params, pseudo_targets = carry
-            pseudo_targets = only_where(
-                number == 1, lambda p: predict(p, pseudo_tokens), params, pseudo_targets
-            )
+            with jax.named_scope("pseudo_label"):
+                pseudo_targets = only_where(
+                    number == 1, lambda p: predict(p, pseudo_tokens), params, pseudo_targets
+                )
             data = {
                 "tokens": all_tokens,
                 "target": jnp.concatenate([targets, pseudo_targets]),
@@ -383,23 +390,26 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
                 return train(params, phase_key), pseudo_targets
             return jax.vmap(train)(params, jax.random.split(phase_key, members)), pseudo_targets
 
-        params, pseudo_targets = jax.lax.fori_loop(
-            0, 2, phase, (state.params, jnp.zeros((unlabelled,), jnp.float32))
-        )
+        with jax.named_scope("train"):
+            params, pseudo_targets = jax.lax.fori_loop(
+                0, 2, phase, (state.params, jnp.zeros((unlabelled,), jnp.float32))
+            )
 
         # Seeds: the top k by label (labelled) or pseudo-label (unlabelled).
         seed_scores = jnp.where(jnp.concatenate([labelled, jnp.ones((unlabelled,), bool)]),
                                 jnp.concatenate([targets, pseudo_targets]), -jnp.inf)
         seeds = all_tokens[jax.lax.top_k(seed_scores, k)[1]]
         ascent_params = params if members == 1 else jax.tree_util.tree_map(lambda a: a[0], params)
-        candidates, found, step_size = generate_candidates(
-            model, ascent_params, space, seeds, state.queried, allowed, pool, config.max_step_size
-        )
+        with jax.named_scope("ascent"):
+            candidates, found, step_size = generate_candidates(
+                model, ascent_params, space, seeds, state.queried, allowed, pool, config.max_step_size
+            )
         generated = candidates
         candidates = fill(candidates, found, pseudo_idx, pseudo_targets)
 
         # Ask the best predicted first.
-        predicted = predict(params, tokens_at(candidates))
+        with jax.named_scope("score_candidates"):
+            predicted = predict(params, tokens_at(candidates))
         order = jnp.argsort(jnp.where(candidates >= 0, -predicted, jnp.inf))
         chosen = candidates[order[:num_ascent]]
         if space_top or in_table is not None:
@@ -407,7 +417,8 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
             # in a restricted space), best first.
             blocked = state.queried.at[jnp.where(chosen >= 0, chosen, n_arch)].set(True, mode="drop")
             scored_idx = jnp.asarray(scored)
-            scores = predict(params, tokens_at(scored_idx))
+            with jax.named_scope("score_space"):
+                scores = predict(params, tokens_at(scored_idx))
             top_values, top = jax.lax.top_k(jnp.where(blocked[scored_idx], -jnp.inf, scores), num_new)
             ranked = jnp.where(top_values > -jnp.inf, scored_idx[top], -1)
             used = jnp.int32(0)
@@ -485,4 +496,4 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
     return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=batch)
 
 
-__all__ = ["REFERENCE", "REFERENCE_BUDGET", "SemiNASConfig", "SemiNASState", "generate_candidates", "seminas"]
+__all__ = ["REFERENCE", "REFERENCE_BUDGET", "ROUND_PHASES", "SemiNASConfig", "SemiNASState", "generate_candidates", "seminas"]

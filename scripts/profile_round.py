@@ -1,0 +1,126 @@
+"""Where one round of a predictor-guided search spends its time, phase by phase.
+
+    python -m scripts.profile_round --algorithm=seminas --benchmark=nb201_cifar10 --seeds=4 \
+        --queries=50 --output=results/benchmarks/profile_round_seminas_nb201.json
+
+Runs the search (the runner's own compiled step, vmapped over seeds) until every seed has
+spent ``--queries`` queries, then times the next step, the round that fits the predictor
+on those labels: its wall time untraced (median of ``--repeats``), and under
+``jax.profiler`` the time of every executed XLA operation added up by the round's named
+scopes (``jaxnas.profiling``): SemiNAS's ``seminas.ROUND_PHASES`` (sampling the
+unlabelled set, training, pseudo-labelling, ascent, scoring the candidates and the
+space), the other predictor searches' ``predictor_search.ROUND_PHASES`` (fit, score);
+the rest (ledger, tell, bookkeeping) is ``other``. Traced times are summed over threads
+and carry the profiler's overhead: the fractions are the figure. The output JSON records
+the command, the commit and the devices.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import jax
+import numpy as np
+
+from jaxnas import benchmarks, distributed, outputs, presets, profiling, provenance, search
+from jaxnas.search import predictor_search, runner, seminas
+
+
+def round_phases(algorithm_name: str) -> tuple:
+    return seminas.ROUND_PHASES if algorithm_name == "seminas" else predictor_search.ROUND_PHASES
+
+
+def overrides(config, settings: list) -> dict:
+    """``NAME=VALUE`` strings as config changes, each value of its field's type."""
+    current = config.flat()
+    changes = {}
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        if not sep or name not in current:
+            raise ValueError(f"--set {setting!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(current))}")
+        kind = type(current[name])
+        changes[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+    return changes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algorithm", default="seminas", choices=["seminas", "gcn", "assessor", "acenas"])
+    parser.add_argument("--benchmark", default="nb201_cifar10")
+    parser.add_argument("--preset", default="default", choices=presets.PRESETS)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds (vmapped, as in experiments.search)")
+    parser.add_argument("--queries", type=int, default=50, help="labels spent before the profiled round")
+    parser.add_argument("--repeats", type=int, default=3, help="untraced timings of the round (median)")
+    parser.add_argument("--cpu_devices", type=int, default=None,
+                        help="CPU devices to make (default: JAX's one), as experiments.search --cpu_devices")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="change a hyperparameter of the preset (repeatable), e.g. --set epochs=50")
+    parser.add_argument("--output", default=None, help="JSON file to write (default: print only)")
+    args = parser.parse_args()
+    if args.seeds < 1 or args.queries < 1 or args.repeats < 1:
+        parser.error("--seeds, --queries and --repeats must be >= 1")
+    distributed.set_cpu_devices(args.cpu_devices)
+    bench = benchmarks.load_benchmark(args.benchmark)
+    config = presets.config(search.config_class(args.algorithm), bench.name, args.preset)
+    try:
+        config = config.replace(**overrides(config, args.set))
+        config.validate()
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+    algorithm = search.make_algorithm(args.algorithm, bench.search_space, config)
+    budget = args.queries + 2 * algorithm.batch_size  # room for the profiled round
+    if budget > bench.num_available:
+        parser.error(f"--queries={args.queries} leaves no round to profile on {bench.name}")
+
+    mesh = distributed.seed_mesh(None, args.seeds)
+    sharding = distributed.seed_sharding(mesh)
+    seeds = distributed.global_array(np.arange(distributed.padded_count(args.seeds, mesh), dtype=np.uint32),
+                                     sharding)
+    states = runner.make_init(algorithm, bench.space.num_architectures, budget, sharding)(seeds)
+    stepper = runner.make_stepper(algorithm, bench, sharding)
+    step = 0
+    while int(np.min(distributed.to_host(states.ledger.count))) < args.queries:
+        step += 1
+        states = jax.block_until_ready(stepper(states, np.int32(step)))
+    spent = distributed.to_host(states.ledger.count)
+    print(f"{args.algorithm} on {bench.name}: {args.seeds} seeds at {spent.min()}..{spent.max()} queries "
+          f"after {step} steps; profiling step {step + 1}", file=sys.stderr)
+
+    limit = np.int32(step + 1)
+    compiled = stepper.lower(states, limit).compile()
+    jax.block_until_ready(compiled(states, limit))  # untimed: first-call effects
+    walls = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(states, limit))
+        walls.append(time.perf_counter() - start)
+    phases = round_phases(args.algorithm)
+    traced = profiling.scope_seconds(compiled, (states, limit), phases)
+    total = sum(traced.values())
+    result = {
+        "algorithm": args.algorithm,
+        "benchmark": bench.name,
+        "preset": args.preset,
+        "config": config.flat(),
+        "seeds": args.seeds,
+        "queries_before_round": [int(spent.min()), int(spent.max())],
+        "devices": f"{mesh.devices.size} {mesh.devices.flat[0].platform}",
+        "round_wall_seconds_median": float(np.median(walls)),
+        "round_wall_seconds": walls,
+        "traced_seconds": traced,
+        "traced_fraction": {name: (value / total if total else 0.0) for name, value in traced.items()},
+        "command": " ".join(["python -m scripts.profile_round", *sys.argv[1:]]),
+        "git": provenance.git_state(),
+    }
+    print(f"round wall time {result['round_wall_seconds_median']:.2f} s (median of {args.repeats}); "
+          f"traced time by phase (summed over threads):")
+    for name, value in sorted(traced.items(), key=lambda item: -item[1]):
+        print(f"  {name:>18}: {value:8.2f} s  {result['traced_fraction'][name]:6.1%}")
+    if args.output:
+        outputs.write_json(args.output, result)
+        print(f"-> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
