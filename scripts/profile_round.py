@@ -16,7 +16,6 @@ the command, the commit and the devices.
 """
 
 import argparse
-import json
 import sys
 import time
 
