@@ -13,6 +13,11 @@ space), the other predictor searches' ``predictor_search.ROUND_PHASES`` (fit, sc
 the rest (ledger, tell, bookkeeping) is ``other``. Traced times are summed over threads
 and carry the profiler's overhead: the fractions are the figure. The output JSON records
 the command, the commit and the devices.
+
+The profiler keeps one event per executed XLA operation, in memory: a round of millions
+of small operations (the GCN's default fit, 300 epochs of 43 minibatches) needs many GiB.
+Profile such a round with fewer epochs (``--set epochs=30``); a fit's time is linear in
+its epochs.
 """
 
 import argparse
