@@ -143,3 +143,46 @@ def test_defaults_depend_on_the_space_family_not_the_benchmark():
     assert (seminas_paper.space_top, seminas_paper.candidates_per_iteration, seminas_paper.ensemble_size) == (0, 0, 1)
     assert presets.config(search.config_class("gcn"), "nb201_cifar10", "paper").targets == "standardise"
     assert acenas.AceNASConfig.paper("nb201_cifar10").searched_benchmark == "nb201_cifar10"
+
+
+# Hyperparameters added after some committed runs were made: a record without one ran
+# with this value (the behaviour before the field existed).
+ADDED_LATER = {"fit_slots": "capacity"}
+
+
+def _committed_runs():
+    root = os.path.join(ROOT, "results")
+    for folder, _, files in sorted(os.walk(root)):
+        if "results.json" in files:
+            with open(os.path.join(folder, "results.json")) as f:
+                run = json.load(f)
+            if "config" in run and "preset" in run and ("algorithm" in run or "predictor" in run):
+                yield os.path.relpath(folder, root), run
+
+
+def _set_on_command_line(command: str, method: str, name: str) -> bool:
+    """Whether ``command`` sets the hyperparameter (``--METHOD_NAME[=...]``, ``--noMETHOD_NAME``)."""
+    flags = {arg.split("=", 1)[0] for arg in command.split() if arg.startswith("--")}
+    return bool(flags & {f"--{method}_{name}", f"--no{method}_{name}"})
+
+
+def test_committed_runs_used_the_current_presets():
+    """A preset changed after its runs were made leaves rows the current code would not
+    produce: every committed run's configuration is its preset's today, but for the
+    fields its command sets."""
+    from jaxnas import predictors
+
+    runs = list(_committed_runs())
+    assert runs, "no committed results.json with a config"
+    stale = {}
+    for folder, run in runs:
+        config_class = (predictors.config_class(run["predictor"]) if "predictor" in run
+                        else search.config_class(run["algorithm"]))
+        current = presets.config(config_class, run["benchmark"], run["preset"]).flat()
+        recorded = {**{k: v for k, v in ADDED_LATER.items() if k in current}, **run["config"]}
+        method = run.get("predictor") or run["algorithm"]
+        differ = {name: (recorded.get(name), value) for name, value in current.items()
+                  if recorded.get(name) != value and not _set_on_command_line(run.get("command", ""), method, name)}
+        if differ:
+            stale[folder] = differ
+    assert not stale, f"runs made with another preset configuration (recorded, current): {stale}"
