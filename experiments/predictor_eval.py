@@ -10,9 +10,9 @@ and precision@top-5 % (see jaxnas.predictor_eval). Writes DIR/results.json (per 
 mean ± std) and DIR/scatter.png (predicted vs true, first seed), each through a
 temporary file so an interrupted write never replaces a previous good file; DIR is
 created and checked writable before anything runs. With ``--checkpoint_dir`` the seeds
-done are saved after every ``--seed_batch`` and ``--resume`` continues a killed run. Every hyperparameter of every
-registered predictor is a flag ``--<predictor>_<field>`` (e.g. ``--gcn_epochs``); unset
-ones take the predictor's per-benchmark default.
+done are saved after every ``--seed_batch`` and ``--resume`` continues a killed run.
+Every hyperparameter of every registered predictor is a flag ``--<predictor>_<field>``
+(e.g. ``--gcn_epochs``); unset ones take the predictor's per-benchmark default.
 
 The run itself is ``jaxnas.workflows.predictor_eval.run``; this module defines the flags
 and builds its options from them.
