@@ -86,6 +86,8 @@ def main():
     step = 0
     while int(np.min(distributed.to_host(states.ledger.count))) < args.queries:
         step += 1
+        if step > 100 * args.queries:  # the runner's own cap: a seed that asks nothing new
+            sys.exit(f"error: {args.algorithm} did not spend {args.queries} queries in {step - 1} steps")
         states = jax.block_until_ready(stepper(states, np.int32(step)))
     spent = distributed.to_host(states.ledger.count)
     print(f"{args.algorithm} on {bench.name}: {args.seeds} seeds at {spent.min()}..{spent.max()} queries "
