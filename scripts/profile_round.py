@@ -83,12 +83,15 @@ def main():
                                      sharding)
     states = runner.make_init(algorithm, bench.space.num_architectures, budget, sharding)(seeds)
     stepper = runner.make_stepper(algorithm, bench, sharding)
-    step = 0
-    while int(np.min(distributed.to_host(states.ledger.count))) < args.queries:
+    step, spent, idle = 0, 0, 0
+    while spent < args.queries:
         step += 1
-        if step > 100 * args.queries:  # the runner's own cap: a seed that asks nothing new
-            sys.exit(f"error: {args.algorithm} did not spend {args.queries} queries in {step - 1} steps")
         states = jax.block_until_ready(stepper(states, np.int32(step)))
+        now = int(np.min(distributed.to_host(states.ledger.count)))
+        idle = idle + 1 if now == spent else 0
+        spent = now
+        if idle == 20:  # the search stopped spending queries (e.g. its rounds are over)
+            sys.exit(f"error: {args.algorithm} spent no query in 20 steps at {spent} of --queries={args.queries}")
     spent = distributed.to_host(states.ledger.count)
     print(f"{args.algorithm} on {bench.name}: {args.seeds} seeds at {spent.min()}..{spent.max()} queries "
           f"after {step} steps; profiling step {step + 1}", file=sys.stderr)
