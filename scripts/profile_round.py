@@ -27,7 +27,7 @@ import time
 import jax
 import numpy as np
 
-from jaxnas import benchmarks, distributed, outputs, presets, profiling, provenance, search
+from jaxnas import benchmarks, distributed, outputs, presets, profiling, provenance, search, workflows
 from jaxnas.search import predictor_search, runner, seminas
 
 
@@ -51,7 +51,7 @@ def overrides(config, settings: list) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--algorithm", default="seminas", choices=["seminas", "gcn", "assessor", "acenas"])
-    parser.add_argument("--benchmark", default="nb201_cifar10")
+    parser.add_argument("--benchmark", default="nb201_cifar10", choices=benchmarks.BENCHMARK_NAMES)
     parser.add_argument("--preset", default="default", choices=presets.PRESETS)
     parser.add_argument("--seeds", type=int, default=4, help="seeds (vmapped, as in experiments.search)")
     parser.add_argument("--queries", type=int, default=50, help="labels spent before the profiled round")
@@ -65,7 +65,10 @@ def main():
     if args.seeds < 1 or args.queries < 1 or args.repeats < 1:
         parser.error("--seeds, --queries and --repeats must be >= 1")
     distributed.set_cpu_devices(args.cpu_devices)
-    bench = benchmarks.load_benchmark(args.benchmark)
+    try:
+        bench = workflows.load_benchmark(args.benchmark, None)
+    except workflows.RunError as err:  # a missing or bad data file, named
+        sys.exit(f"error: {err}")
     config = presets.config(search.config_class(args.algorithm), bench.name, args.preset)
     try:
         config = config.replace(**overrides(config, args.set))

@@ -48,6 +48,9 @@ TABLE_WEAK_LABELS = {
 SUPERNET = "supernet_nb201"  # folder of the NB201 supernet's weak_labels.npz (AceNAS on nb201)
 
 
+RESUMABLE = ("experiments.search", "experiments.predictor_eval")  # entry points with --checkpoint_dir/--resume
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     folder: str  # under --runs; the command writes there
@@ -66,9 +69,6 @@ class Step:
             if folder.is_dir() and any(folder.iterdir()):
                 args.append("--resume")
         return [sys.executable, "-m", self.module, *args, f"--output_dir={root / self.folder}"]
-
-
-RESUMABLE = ("experiments.search", "experiments.predictor_eval")  # entry points with --checkpoint_dir/--resume
 
 
 def _search(folder, benchmark, algorithm, budget, report_at, *extra, needs=()):
