@@ -143,7 +143,7 @@ def test_search_flags_are_the_flat_hyperparameters_with_their_help_and_defaults(
     flag_values = module.FLAGS
     gcn = sorted(name for name in flag_values if name.startswith("gcn_"))
     assert gcn == ["gcn_" + n for n in ["batch_size", "candidate_samples", "directions", "dropout", "epochs",
-                                         "fc_hidden", "fit_slots", "hidden", "initial_queries", "label_capacity",
+                                         "fc_hidden", "fit_min_slots", "fit_slots", "hidden", "initial_queries", "label_capacity",
                                          "learning_rate", "max_enumerated", "num_layers", "predict_chunk",
                                          "queries_per_round", "random_fraction", "self_loops", "targets",
                                          "weight_decay"]]

@@ -63,6 +63,9 @@ def test_doubling_fit_slots_fit_each_round_on_the_next_size_that_holds_the_label
     assert predictor_search.SearchSettings(label_capacity=300).fit_sizes() == (300,)
     assert predictor_search.SearchSettings(label_capacity=300, fit_slots="doubling").fit_sizes() == (
         10, 20, 40, 80, 160, 300)
+    for floor, sizes in ((1, (10, 20, 40, 80, 160, 300)), (80, (80, 160, 300)), (81, (160, 300)), (999, (300,))):
+        assert predictor_search.SearchSettings(label_capacity=300, fit_slots="doubling",
+                                               fit_min_slots=floor).fit_sizes() == sizes
     for config in (predictor_search.GCNSearchConfig, predictor_search.AssessorSearchConfig):
         for benchmark in ("nb201_cifar10", "nb101_subset"):  # the papers' one pass over the labels, near enough
             assert config.paper(benchmark).search.fit_slots == "doubling"

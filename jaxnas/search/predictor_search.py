@@ -23,7 +23,8 @@ or ceil(S/n) times per epoch. ``fit_slots="capacity"``: S is the capacity, one c
 fit serves every round. ``fit_slots="doubling"``: S is the smallest of initial_queries,
 2 x initial_queries, 4 x ..., capped at the capacity, that holds n, so each label appears
 once or twice per epoch and a round's fit costs about n rather than capacity examples
-per epoch (one compiled fit per size). Once the pool is full, a new label replaces the
+per epoch (one compiled fit per size); ``fit_min_slots`` drops the sizes below it, so the
+first rounds' few labels are still cycled over that many slots. Once the pool is full, a new label replaces the
 lowest one (so set the capacity at least the budget to use every label). Everything is
 jittable and the runner vmaps over seeds; each branch of a round (random, or a predictor
 fit of one size) runs only when some seed takes it.
@@ -76,6 +77,8 @@ class SearchSettings(Config):
                                        "'capacity' (label_capacity: one compiled fit) or 'doubling' (the "
                                        "smallest of initial_queries x 2^k, capped at label_capacity, that "
                                        "holds n).", choices=FIT_SLOTS)
+    fit_min_slots: int = field(0, "With fit_slots='doubling', the fewest slots a fit uses: the sizes start at "
+                                  "the smallest initial_queries x 2^k >= this (0: at initial_queries).", lower=0)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -102,7 +105,8 @@ class SearchSettings(Config):
         sizes = [self.initial_queries]
         while sizes[-1] < self.label_capacity:
             sizes.append(min(2 * sizes[-1], self.label_capacity))
-        return tuple(sizes)
+        smallest = next(size for size in sizes if size >= min(self.fit_min_slots, self.label_capacity))
+        return tuple(size for size in sizes if size >= smallest)
 
 
 class PredictorSearchState(NamedTuple):
