@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -85,13 +86,16 @@ def main():
     args = parser.parse_args()
     search_args = [f"--algorithm={args.algorithm}", f"--benchmark={args.benchmark}", f"--seeds={args.seeds}",
                    f"--seed={args.seed}", f"--budget={args.budget}", *args.search_flags]
+    # Resolved once: the branch may move while the runs go on.
+    baseline_commit = subprocess.run(["git", "rev-parse", "--verify", f"{args.baseline}^{{commit}}"], cwd=ROOT,
+                                     check=True, capture_output=True, text=True).stdout.strip()
     load_start = [round(x, 2) for x in os.getloadavg()]
     runs = {"baseline": [], "current": []}
     tree_args = {"baseline": search_args, "current": search_args + args.current_flags.split()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         (tmp / "baseline").mkdir()
-        trees = {"baseline": export_revision(args.baseline, tmp / "baseline"), "current": ROOT}
+        trees = {"baseline": export_revision(baseline_commit, tmp / "baseline"), "current": ROOT}
         for repeat in range(args.repeats):
             for name, tree in trees.items():
                 run = run_search(tree, tree_args[name], tmp / f"{name}_{repeat}")
@@ -101,10 +105,9 @@ def main():
                       f"{run['search_seconds']:7.1f} s, final mean {run['final_mean']:.3f}", flush=True)
     base, cur = runs["baseline"][0], runs["current"][0]
     summary = {
-        "command": " ".join([sys.executable, *sys.argv]),
+        "command": shlex.join([sys.executable, *sys.argv]),
         "baseline": args.baseline,
-        "baseline_commit": subprocess.run(["git", "rev-parse", args.baseline], cwd=ROOT, check=True,
-                                          capture_output=True, text=True).stdout.strip(),
+        "baseline_commit": baseline_commit,
         "current": provenance.git_state(ROOT),
         "search_args": search_args,
         "current_flags": args.current_flags.split(),
