@@ -133,7 +133,8 @@ def test_predictor_searches_compose_the_predictor_and_the_search_settings(name, 
     config = cls.for_benchmark("nb201_cifar10")
     for changes, message in [(dict(learning_rate=0.0), f"{predictor_cls.label} learning_rate must be > 0"),
                              (dict(random_fraction=2.0), "search random_fraction must be in"),
-                             (dict(initial_queries=15), "initial_queries must be a multiple")]:
+                             (dict(initial_queries=15), "initial_queries must be a multiple"),
+                             (dict(fit_min_slots=80), "fit_min_slots \\(80\\) needs fit_slots='doubling'")]:
         with pytest.raises(ValueError, match=message):
             config.replace(**changes).validate()
 
@@ -143,8 +144,8 @@ def test_search_flags_are_the_flat_hyperparameters_with_their_help_and_defaults(
     flag_values = module.FLAGS
     gcn = sorted(name for name in flag_values if name.startswith("gcn_"))
     assert gcn == ["gcn_" + n for n in ["batch_size", "candidate_samples", "directions", "dropout", "epochs",
-                                         "fc_hidden", "fit_min_slots", "fit_slots", "hidden", "initial_queries", "label_capacity",
-                                         "learning_rate", "max_enumerated", "num_layers", "predict_chunk",
+                                         "fc_hidden", "fit_min_slots", "fit_slots", "hidden", "initial_queries",
+                                         "label_capacity", "learning_rate", "max_enumerated", "num_layers", "predict_chunk",
                                          "queries_per_round", "random_fraction", "self_loops", "targets",
                                          "weight_decay"]]
     expected = {

@@ -24,10 +24,10 @@ fit serves every round. ``fit_slots="doubling"``: S is the smallest of initial_q
 2 x initial_queries, 4 x ..., capped at the capacity, that holds n, so each label appears
 once or twice per epoch and a round's fit costs about n rather than capacity examples
 per epoch (one compiled fit per size); ``fit_min_slots`` drops the sizes below it, so the
-first rounds' few labels are still cycled over that many slots. Once the pool is full, a new label replaces the
-lowest one (so set the capacity at least the budget to use every label). Everything is
-jittable and the runner vmaps over seeds; each branch of a round (random, or a predictor
-fit of one size) runs only when some seed takes it.
+first rounds' few labels are still cycled over that many slots. Once the pool is full, a
+new label replaces the lowest one (so set the capacity at least the budget to use every
+label). Everything is jittable and the runner vmaps over seeds; each branch of a round
+(random, or a predictor fit of one size) runs only when some seed takes it.
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ class SearchSettings(Config):
         if self.label_capacity < self.initial_queries:
             raise ValueError(f"label_capacity ({self.label_capacity}) must be >= initial_queries "
                              f"({self.initial_queries})")
+        if self.fit_min_slots and self.fit_slots != "doubling":
+            raise ValueError(f"fit_min_slots ({self.fit_min_slots}) needs fit_slots='doubling', got "
+                             f"'{self.fit_slots}'")
         if self.candidate_samples < self.queries_per_round:
             raise ValueError(f"candidate_samples must be >= queries_per_round ({self.queries_per_round}), got "
                              f"{self.candidate_samples}")
@@ -105,8 +108,7 @@ class SearchSettings(Config):
         sizes = [self.initial_queries]
         while sizes[-1] < self.label_capacity:
             sizes.append(min(2 * sizes[-1], self.label_capacity))
-        smallest = next(size for size in sizes if size >= min(self.fit_min_slots, self.label_capacity))
-        return tuple(size for size in sizes if size >= smallest)
+        return tuple(size for size in sizes if size >= min(self.fit_min_slots, self.label_capacity))
 
 
 class PredictorSearchState(NamedTuple):
