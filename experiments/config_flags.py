@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Callable, Iterable
+import sys
+from typing import Any, Callable, Iterable
 
 from absl import app, flags
 
-from jaxnas import benchmarks, distributed, presets
+from jaxnas import benchmarks, distributed, presets, provenance, workflows
 from jaxnas.config import help_text
 
 FLAGS = flags.FLAGS
@@ -90,6 +91,26 @@ def refuse_others(selected: str, names: Iterable[str], config_class: Callable, s
             given = [f.name for f, _ in config_class(name).leaf_fields() if FLAGS[f"{name}_{f.name}"].present]
             if given:
                 raise app.UsageError(f"flags for {name} ({given}) given but --{selector_flag}={selected}")
+
+
+def workflow_options(options_class: type, program: str, **given: Any):
+    """A workflow's ``Options`` dataclass: each field from the flag of the same name unless
+    in ``given``, and ``command`` this run's command line (``python -m PROGRAM ...``)."""
+    names = [f.name for f in dataclasses.fields(options_class) if f.name != "command" and f.name not in given]
+    return options_class(**{name: FLAGS[name].value for name in names}, **given,
+                         command=provenance.command_line(program))
+
+
+def run_workflow(run: Callable[[], Any]) -> Any:
+    """``run()``'s result; a ``workflows.UsageError`` becomes absl's usage error (the
+    message and the usage line), a ``workflows.RunError`` one ``error:`` line and exit
+    status 1, without a traceback."""
+    try:
+        return run()
+    except workflows.UsageError as err:
+        raise app.UsageError(str(err)) from err
+    except workflows.RunError as err:
+        sys.exit(f"error: {err}")
 
 
 def define_preset_flag() -> None:

@@ -36,7 +36,6 @@ builds its options from them.
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from absl import app, flags
 
@@ -110,20 +109,14 @@ def _config() -> parsec.Config:
 
 
 def _options() -> parsec_workflow.Options:
-    return parsec_workflow.Options(**{name: FLAGS[name].value for name in OPTION_FIELDS},
-                                   command=" ".join(["python -m experiments.parsec", *sys.argv[1:]]),
-                                   flags=_flag_values())
+    return config_flags.workflow_options(parsec_workflow.Options, "experiments.parsec", flags=_flag_values())
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        parsec_workflow.run(_options(), _given_config_fields())
-    except workflows.UsageError as err:
-        raise app.UsageError(str(err)) from err
-    except workflows.RunError as err:
-        sys.exit(f"error: {err}")
+    options = _options()
+    config_flags.run_workflow(lambda: parsec_workflow.run(options, _given_config_fields()))
 
 
 if __name__ == "__main__":

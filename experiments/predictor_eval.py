@@ -20,13 +20,11 @@ and builds its options from them.
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import benchmarks, predictors, workflows
+from jaxnas import benchmarks, predictors
 from jaxnas.workflows import predictor_eval as predictor_eval_workflow
 
 FLAGS = flags.FLAGS
@@ -50,25 +48,15 @@ config_flags.define(predictors.PREDICTOR_NAMES, predictors.config_class)
 flags.adopt_module_key_flags(config_flags)  # --help lists the device and predictor flags too
 
 
-def _options() -> predictor_eval_workflow.Options:
-    names = [f.name for f in dataclasses.fields(predictor_eval_workflow.Options) if f.name != "command"]
-    return predictor_eval_workflow.Options(**{name: FLAGS[name].value for name in names},
-                                           command=" ".join(["python -m experiments.predictor_eval", *sys.argv[1:]]))
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config_flags.refuse_others(FLAGS.predictor, predictors.PREDICTOR_NAMES, predictors.config_class, "predictor")
-    try:
-        predictor_eval_workflow.run(
-            _options(),
-            lambda benchmark: config_flags.config(FLAGS.predictor, predictors.config_class, benchmark, FLAGS.preset),
-            config_flags.start_devices)
-    except workflows.UsageError as err:
-        raise app.UsageError(str(err)) from err
-    except workflows.RunError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
+    options = config_flags.workflow_options(predictor_eval_workflow.Options, "experiments.predictor_eval")
+    config_flags.run_workflow(lambda: predictor_eval_workflow.run(
+        options,
+        lambda benchmark: config_flags.config(FLAGS.predictor, predictors.config_class, benchmark, FLAGS.preset),
+        config_flags.start_devices))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ Writes DIR/results.json (atomically) and prints a table.
 
 from __future__ import annotations
 
-import sys
 
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import benchmarks, distributed, throughput, workflows
+from jaxnas import benchmarks, distributed, provenance, throughput
 from jaxnas.workflows import throughput as throughput_workflow
 
 FLAGS = flags.FLAGS
@@ -58,17 +57,14 @@ def _options() -> throughput_workflow.Options:
         repeats=FLAGS.repeats, torch=FLAGS.torch, torch_threads=FLAGS.torch_threads, all_cells=FLAGS.all_cells,
         all_cells_chunks=tuple(int(c) for c in FLAGS.all_cells_chunks), output_dir=FLAGS.output_dir,
         data_dir=FLAGS.data_dir, num_devices=FLAGS.num_devices,
-        command=" ".join(["python -m experiments.predictor_throughput", *sys.argv[1:]]))
+        command=provenance.command_line("experiments.predictor_throughput"))
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     distributed.set_cpu_devices(FLAGS.cpu_devices)  # before any JAX operation
-    try:
-        throughput_workflow.run(_options())
-    except workflows.RunError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
+    config_flags.run_workflow(lambda: throughput_workflow.run(_options()))
 
 
 if __name__ == "__main__":

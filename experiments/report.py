@@ -26,11 +26,10 @@ as ignored. A curve plot per benchmark is written next to the document (--plots)
 
 from __future__ import annotations
 
-import sys
 
 from absl import app, flags
 
-from jaxnas import workflows
+from experiments import config_flags
 from jaxnas.workflows import report as report_workflow
 
 FLAGS = flags.FLAGS
@@ -42,10 +41,7 @@ flags.DEFINE_bool("plots", True, "Write a best-so-far curve plot per benchmark n
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        report_workflow.run(FLAGS.runs, FLAGS.out, FLAGS.plots)
-    except workflows.RunError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
+    config_flags.run_workflow(lambda: report_workflow.run(FLAGS.runs, FLAGS.out, FLAGS.plots))
 
 
 if __name__ == "__main__":

@@ -22,13 +22,12 @@ builds its options from them.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import benchmarks, search, workflows
+from jaxnas import benchmarks, search
 from jaxnas.config import Config
 from jaxnas.workflows import search as search_workflow
 
@@ -68,23 +67,13 @@ def algorithm_config(name: str, benchmark: str) -> Config:
     return config_flags.config(name, search.config_class, benchmark, FLAGS.preset)
 
 
-def _options() -> search_workflow.Options:
-    names = [f.name for f in dataclasses.fields(search_workflow.Options) if f.name != "command"]
-    return search_workflow.Options(**{name: FLAGS[name].value for name in names},
-                                   command=" ".join(["python -m experiments.search", *sys.argv[1:]]))
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config_flags.refuse_others(FLAGS.algorithm, search.ALGORITHM_NAMES, search.config_class, "algorithm")
-    try:
-        status = search_workflow.run(_options(), lambda benchmark: algorithm_config(FLAGS.algorithm, benchmark),
-                                     config_flags.start_devices)
-    except workflows.UsageError as err:
-        raise app.UsageError(str(err)) from err
-    except workflows.RunError as err:
-        sys.exit(f"error: {err}")  # a clear message, no traceback
+    options = config_flags.workflow_options(search_workflow.Options, "experiments.search")
+    status = config_flags.run_workflow(lambda: search_workflow.run(
+        options, lambda benchmark: algorithm_config(FLAGS.algorithm, benchmark), config_flags.start_devices))
     if status:
         sys.exit(status)
 

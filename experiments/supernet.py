@@ -20,12 +20,10 @@ builds its options from them.
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from absl import app, flags
 
 from experiments import config_flags
-from jaxnas import workflows
 from jaxnas.weight_sharing import input_pipeline, supernet
 from jaxnas.workflows import supernet as supernet_workflow
 
@@ -52,20 +50,12 @@ def _config() -> supernet.SupernetConfig:
     return config
 
 
-def _options() -> supernet_workflow.Options:
-    names = [f.name for f in dataclasses.fields(supernet_workflow.Options) if f.name != "command"]
-    return supernet_workflow.Options(**{name: FLAGS[name].value for name in names},
-                                     command=" ".join(["python -m experiments.supernet", *sys.argv[1:]]))
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _config()
-    try:
-        supernet_workflow.run(_options(), config)
-    except workflows.UsageError as err:
-        raise app.UsageError(str(err)) from err
+    options = config_flags.workflow_options(supernet_workflow.Options, "experiments.supernet")
+    config_flags.run_workflow(lambda: supernet_workflow.run(options, config))
 
 
 if __name__ == "__main__":

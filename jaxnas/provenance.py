@@ -9,10 +9,18 @@ what those were and what they cost ("table-assisted" when a benchmark table was 
 from __future__ import annotations
 
 import pathlib
+import shlex
 import subprocess
-from typing import Any, Optional
+import sys
+from typing import Any, Optional, Sequence
 
 _REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
+
+
+def command_line(program: str, args: Optional[Sequence[str]] = None) -> str:
+    """``python -m PROGRAM`` with ``args`` (default: this process's arguments), shell-quoted
+    so that the recorded command splits back into the same arguments."""
+    return shlex.join(["python", "-m", program, *(sys.argv[1:] if args is None else args)])
 
 
 def git_state(root: Optional[pathlib.Path] = None) -> dict:

@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import pathlib
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import benchmarks, outputs, search, throughput
+from jaxnas import benchmarks, outputs, provenance, search, throughput
 from jaxnas.workflows import throughput as throughput_workflow
 from jaxnas.weight_sharing import darts_network, parsec
 from jaxnas.search import runner
@@ -158,7 +157,8 @@ def main(argv=None):
     args = parse_args(argv)
     output = pathlib.Path(args.output)
     outputs.prepare_output_dir(output.parent)
-    record = {"device": throughput.device_description(), "small": args.small, "command": " ".join(sys.argv),
+    record = {"device": throughput.device_description(), "small": args.small,
+              "command": provenance.command_line("scripts.accelerator_check", argv),
               "load_average_start": throughput.load_average()}
     start = time.perf_counter()
     for name in args.sections:

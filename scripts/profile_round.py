@@ -122,7 +122,7 @@ def main():
         "round_wall_seconds": walls,
         "traced_seconds": traced,
         "traced_fraction": {name: (value / total if total else 0.0) for name, value in traced.items()},
-        "command": " ".join(["python -m scripts.profile_round", *sys.argv[1:]]),
+        "command": provenance.command_line("scripts.profile_round"),
         "git": provenance.git_state(),
     }
     print(f"round wall time {result['round_wall_seconds_median']:.2f} s (median of {args.repeats}); "

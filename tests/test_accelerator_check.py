@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 
@@ -30,6 +31,7 @@ def test_small_run_writes_every_section(tmp_path, entry_point):
                           env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(out.read_text())
+    assert shlex.split(record["command"]) == ["python", "-m", "scripts.accelerator_check", "--small", f"--output={out}"]
     assert set(record["throughput"]) == set(accelerator_check.PREDICTORS)
     for name, measured in record["throughput"].items():
         row = measured["jax"]["8"]

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -17,10 +18,13 @@ def _run(*args):
 
 
 def test_cli_writes_results_and_plot(tmp_path):
-    proc = _run("--benchmark=nb201_synthetic", "--algorithm=evolution", "--budget=30", "--seeds=3",
-                "--evolution_population_size=10", f"--output_dir={tmp_path}")
+    tmp_path = tmp_path / "run one"  # a folder name the recorded command has to quote
+    args = ("--benchmark=nb201_synthetic", "--algorithm=evolution", "--budget=30", "--seeds=3",
+            "--evolution_population_size=10", f"--output_dir={tmp_path}")
+    proc = _run(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
+    assert shlex.split(results["command"]) == ["python", "-m", "experiments.search", *args]
     assert results["benchmark"] == "nb201_synthetic" and results["algorithm"] == "evolution"
     assert results["budget"] == 30 and results["seeds"] == 3
     assert results["config"]["population_size"] == 10

@@ -4,6 +4,7 @@ doors are refused at the command line, and every results.json says what produced
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -162,7 +163,7 @@ def _committed_runs():
 
 def _set_on_command_line(command: str, method: str, name: str) -> bool:
     """Whether ``command`` sets the hyperparameter (``--METHOD_NAME[=...]``, ``--noMETHOD_NAME``)."""
-    flags = {arg.split("=", 1)[0] for arg in command.split() if arg.startswith("--")}
+    flags = {arg.split("=", 1)[0] for arg in shlex.split(command) if arg.startswith("--")}
     return bool(flags & {f"--{method}_{name}", f"--no{method}_{name}"})
 
 
