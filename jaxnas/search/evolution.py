@@ -20,13 +20,13 @@ from jaxnas.search.base import SearchAlgorithm
 from jaxnas.spaces.base import SearchSpace
 
 
-# Population and tournament sizes per space family: the best of a P x S grid at a budget
-# of 150 for nb201 and nbgraph (how they were chosen: docs/design-results.md); NB101, a
-# 27x larger space searched with budgets of 300-1000, keeps Real et al.'s P=100, S=10.
+# Population and tournament sizes per space family: the best mean of a P x S grid on
+# tuning seeds at the family's search budget, 150 for nb201 and nbgraph, 300 for nb101
+# (the grids and figures: docs/design-results.md).
 DEFAULTS = {
     "nb201": dict(population_size=10, tournament_size=10),
     "nbgraph": dict(population_size=10, tournament_size=5),
-    "nb101": dict(population_size=100, tournament_size=10),
+    "nb101": dict(population_size=50, tournament_size=10),
 }
 
 
