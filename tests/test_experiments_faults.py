@@ -109,7 +109,7 @@ def test_cut_short_write_keeps_the_previous_files(tmp_path):
     ("search", ["--num_devices", "--cpu_devices", "--[no]distributed", "--checkpoint_dir", "--[no]overwrite",
                 "--[no]resume", "--checkpoint_every_steps", "--max_steps",
                 "--evolution_population_size: P: members of the population; the oldest dies when a child is added "
-                "(default 10; 100 on nb101*).",
+                "(default 10; 50 on nb101*).",
                 "--seminas_ensemble_size", "(default: 'evolution')"]),
     ("predictor_eval", ["--num_devices", "--cpu_devices", "--[no]distributed", "--seed_batch",
                         "--gcn_epochs: Training epochs over the labelled architectures (default 300).",

@@ -89,7 +89,7 @@ def test_config_validation():
         evolution.regularized_evolution(None, evolution.EvolutionConfig(population_size=4, tournament_size=5))
     with pytest.raises(ValueError, match="unknown search algorithm"):
         search.config_class("annealing")
-    assert evolution.EvolutionConfig.for_benchmark("nb101_subset").population_size == 100
+    assert evolution.EvolutionConfig.for_benchmark("nb101_subset").population_size == 50
 
 
 def test_results_json_contract(bench):
