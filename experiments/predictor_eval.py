@@ -20,7 +20,6 @@ and builds its options from them.
 
 from __future__ import annotations
 
-
 from absl import app, flags
 
 from experiments import config_flags

@@ -19,7 +19,6 @@ Writes DIR/results.json (atomically) and prints a table.
 
 from __future__ import annotations
 
-
 from absl import app, flags
 
 from experiments import config_flags

@@ -26,7 +26,6 @@ as ignored. A curve plot per benchmark is written next to the document (--plots)
 
 from __future__ import annotations
 
-
 from absl import app, flags
 
 from experiments import config_flags
