@@ -147,7 +147,7 @@ def test_search_flags_are_the_flat_hyperparameters_with_their_help_and_defaults(
                                          "fc_hidden", "fit_min_slots", "fit_slots", "hidden", "initial_queries",
                                          "label_capacity", "learning_rate", "max_enumerated", "num_layers", "predict_chunk",
                                          "queries_per_round", "random_fraction", "self_loops", "targets",
-                                         "weight_decay"]]
+                                         "warm_start_epochs", "weight_decay"]]
     expected = {
         "gcn_hidden": "Units of each graph-convolution layer (default 144).",
         "gcn_queries_per_round": "Architectures queried per round (per predictor fit) (default 10; 20 on nb101*).",

@@ -108,6 +108,29 @@ def test_gcn_predictor_ranks_held_out_cells(space, targets):
     assert 75.0 < float(jnp.mean(scores)) < 90.0
 
 
+def test_refit_continues_from_the_fitted_weights(space):
+    config = gcn.GCNConfig(hidden=8, fc_hidden=8, num_layers=2, epochs=2, batch_size=8, learning_rate=3e-3,
+                           targets="standardise")
+    predictor = predictors.make_predictor("gcn", space, config)
+    train = space.sample_batch(jax.random.key(1), 16)
+    labels = 80.0 + _target(space, train)
+    state = predictor.fit(jax.random.key(3), train, labels, None)
+    # At a vanishing learning rate a refit keeps the weights it was given; a fit from new
+    # weights (another key) does not.
+    still = predictors.make_predictor("gcn", space, config.replace(learning_rate=1e-12))
+    refitted = still.refit(jax.random.key(4), state, train, labels, None, 1)
+    chex.assert_trees_all_close(refitted.params, state.params, atol=1e-7)
+    fresh = still.fit(jax.random.key(4), train, labels, None)
+    assert not np.allclose(jax.tree_util.tree_leaves(fresh.params)[0], jax.tree_util.tree_leaves(state.params)[0])
+    # At the configured rate it trains on: its loss on the labels is lower than the fit's.
+    refitted = predictor.refit(jax.random.key(4), state, train, labels, None, 20)
+
+    def loss(fitted):
+        return float(jnp.mean((predictor.predict(fitted, train) - labels) ** 2))
+
+    assert loss(refitted) < loss(state)
+
+
 def test_predict_scores_chunks_do_not_change_results(space):
     model = gcn.make_model(gcn.GCNConfig(hidden=8, fc_hidden=8, num_layers=2))
     archs = space.from_index_batch(jnp.arange(37) * 11)

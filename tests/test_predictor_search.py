@@ -97,6 +97,43 @@ def test_doubling_fit_slots_fit_each_round_on_the_next_size_that_holds_the_label
         assert set(history[10:].tolist()) == set(expected)
 
 
+def test_warm_start_fits_once_then_refits_from_the_previous_round(bench):
+    """fit starts a count of fits at 1, refit adds one to the state it is given: a round
+    that fit anew, or refit from anything but the previous round's state, breaks the count."""
+    settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=5, label_capacity=40,
+                                               warm_start_epochs=3)
+    table = jnp.asarray(bench.signal)
+    space = bench.search_space
+
+    def fit(key, labelled, labels, unlabelled):
+        del key, labelled, labels, unlabelled
+        return jnp.ones((), jnp.int32)
+
+    def refit(key, fits, labelled, labels, unlabelled, epochs):
+        del key, labelled, labels, unlabelled
+        assert epochs == 3
+        return fits + 1
+
+    def predict(fits, archs):
+        return table[space.index_batch(archs)] + 0.0 * fits
+
+    algorithm = predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict, refit=refit), settings)
+    state = algorithm.init(jax.random.key(0))
+    assert not state.has_fitted
+    ask, tell = jax.jit(algorithm.ask), jax.jit(algorithm.tell)
+    for round_, key in enumerate(jax.random.split(jax.random.key(1), 6)):
+        asked, state = ask(state, key)
+        state = tell(state, asked, table[space.index_batch(asked)])
+        predictor_rounds = max(0, round_ - 1)  # two random rounds reach initial_queries
+        assert int(state.fitted) == predictor_rounds and bool(state.has_fitted) == (predictor_rounds > 0)
+    # Without warm start the state carries no fitted predictor.
+    plain = predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict),
+                                              settings.replace(warm_start_epochs=0))
+    assert plain.init(jax.random.key(0)).fitted is None
+    with pytest.raises(ValueError, match="warm_start_epochs=3 needs a predictor that can continue a fit"):
+        predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict), settings)
+
+
 def test_random_fraction_mixes_in_random_cells(bench):
     settings = predictor_search.SearchSettings(initial_queries=10, queries_per_round=10, random_fraction=0.5,
                                                label_capacity=40)

@@ -148,7 +148,7 @@ def test_defaults_depend_on_the_space_family_not_the_benchmark():
 
 # Hyperparameters added after some committed runs were made: a record without one ran
 # with this value (the behaviour before the field existed).
-ADDED_LATER = {"fit_slots": "capacity", "fit_min_slots": 0}
+ADDED_LATER = {"fit_slots": "capacity", "fit_min_slots": 0, "warm_start_epochs": 0}
 
 
 def _committed_runs():

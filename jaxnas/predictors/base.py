@@ -4,6 +4,11 @@ A predictor is a pair of pure functions (optax-style) with its fitted state a py
 
     state = predictor.fit(key, labelled, labels, unlabelled)
     scores = predictor.predict(state, archs)
+    state = predictor.refit(key, state, labelled, labels, unlabelled, epochs)  # optional
+
+``refit`` (None where a predictor has none) continues training from a fitted state, for
+``epochs`` epochs with a fresh optimiser, instead of starting from new weights: a search
+that refits its predictor every round may train each round briefly from the last one.
 
 ``labelled``/``archs``/``unlabelled`` are batches of the space's architecture pytrees
 (leading axis = architectures); ``labels`` are accuracies in percent. ``unlabelled`` is
@@ -37,6 +42,7 @@ Batch = Any  # the network's inputs: a pytree of arrays with a leading architect
 class Predictor(NamedTuple):
     fit: Callable[[jax.Array, Arch, jax.Array, Optional[Arch]], State]
     predict: Callable[[State, Arch], jax.Array]
+    refit: Optional[Callable[[jax.Array, State, Arch, jax.Array, Optional[Arch], int], State]] = None
 
 
 class PredictorNetwork(NamedTuple):

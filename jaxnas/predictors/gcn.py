@@ -153,15 +153,22 @@ def gcn_predictor(space: spaces_base.SearchSpace, config: GCNConfig = GCNConfig(
     """The supervised GCN predictor (fit on labelled cells only; ``unlabelled`` unused)."""
     config.validate()
 
-    def fit(key, labelled, labels, unlabelled=None):
-        del unlabelled  # supervised
+    def train(key, labelled, labels, epochs, params=None):
         labels = jnp.asarray(labels, jnp.float32)
         num = labels.shape[0]
         batch_size = min(config.batch_size, num)
-        network = gcn_network(space, config, config.epochs * training.num_batches(num, batch_size), loss)
+        network = gcn_network(space, config, epochs * training.num_batches(num, batch_size), loss)
         targets, mean, std = training.regression_targets(config.targets, labels, jnp.ones(labels.shape, bool))
-        params, _ = fit_network(key, network, cell_graphs(space, labelled), targets, batch_size, config.epochs)
+        params, _ = fit_network(key, network, cell_graphs(space, labelled), targets, batch_size, epochs, params)
         return GCNState(params, mean, std)
+
+    def fit(key, labelled, labels, unlabelled=None):
+        del unlabelled  # supervised
+        return train(key, labelled, labels, config.epochs)
+
+    def refit(key, state, labelled, labels, unlabelled, epochs):
+        del unlabelled
+        return train(key, labelled, labels, epochs, state.params)
 
     def predict(state, archs):
         # The optimiser plays no part in inference: any train_steps gives the same apply.
@@ -169,4 +176,4 @@ def gcn_predictor(space: spaces_base.SearchSpace, config: GCNConfig = GCNConfig(
                                 config.predict_chunk)
         return scores * state.label_std + state.label_mean
 
-    return Predictor(fit=fit, predict=predict)
+    return Predictor(fit=fit, predict=predict, refit=refit)

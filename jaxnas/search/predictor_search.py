@@ -26,7 +26,9 @@ once or twice per epoch and a round's fit costs about n rather than capacity exa
 per epoch (one compiled fit per size); ``fit_min_slots`` drops the sizes below it, so the
 first rounds' few labels are still cycled over that many slots. Once the pool is full, a
 new label replaces the lowest one (so set the capacity at least the budget to use every
-label). Everything is jittable and the runner vmaps over seeds; each branch of a round
+label). ``warm_start_epochs`` > 0 (predictors with a ``refit``): after a round's first
+fit, each round continues from the previous round's fitted predictor for that many
+epochs instead of fitting anew. Everything is jittable and the runner vmaps over seeds; each branch of a round
 (random, or a predictor fit of one size) runs only when some seed takes it.
 """
 
@@ -79,6 +81,9 @@ class SearchSettings(Config):
                                        "holds n).", choices=FIT_SLOTS)
     fit_min_slots: int = field(0, "With fit_slots='doubling', the fewest slots a fit uses: the sizes start at "
                                   "the smallest initial_queries x 2^k >= this (0: at initial_queries).", lower=0)
+    warm_start_epochs: int = field(0, "0: every round fits the predictor from new weights. > 0: the first fit "
+                                      "does, each later round continues from the previous round's fit for this "
+                                      "many epochs (predictors with a refit: gcn).", lower=0)
 
     @classmethod
     def for_benchmark(cls, benchmark_name):
@@ -114,6 +119,9 @@ class SearchSettings(Config):
 class PredictorSearchState(NamedTuple):
     labelled: label_pool.LabelPool  # the queried architectures and their labels
     rounds: jax.Array  # int32: asks so far
+    # With warm_start_epochs: the last round's fitted predictor and whether there is one.
+    fitted: Any = None
+    has_fitted: Optional[jax.Array] = None
 
 
 def _cycled(pool: label_pool.LabelPool, slots: int) -> tuple[Any, jax.Array]:
@@ -151,6 +159,10 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
     pool = candidate_pool(space, settings.max_enumerated)
     if pool is not None and len(pool) < q:
         raise ValueError(f"the search domain has {len(pool)} architectures, fewer than queries_per_round={q}")
+    warm_start = settings.warm_start_epochs > 0
+    if warm_start and predictor.refit is None:
+        raise ValueError(f"warm_start_epochs={settings.warm_start_epochs} needs a predictor that can continue a "
+                         f"fit (a refit); this one has none")
 
     def candidates(key):
         if pool is None:
@@ -162,8 +174,15 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         return space.from_index_batch(indices), indices
 
     def init(key):
-        return PredictorSearchState(labelled=label_pool.init(capacity, space.sample(key)),
-                                    rounds=jnp.zeros((), jnp.int32))
+        state = PredictorSearchState(labelled=label_pool.init(capacity, space.sample(key)),
+                                     rounds=jnp.zeros((), jnp.int32))
+        if not warm_start:
+            return state
+        # Zeros shaped as a fitted predictor (its shapes do not depend on the labels).
+        labelled, labels = _cycled(state.labelled, fit_sizes[0])
+        shapes = jax.eval_shape(predictor.fit, key, labelled, labels, candidates(key)[0])
+        fitted = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return state._replace(fitted=fitted, has_fitted=jnp.zeros((), bool))
 
     def ask(state, key):
         pool_key, random_key, fit_key, extra_key = jax.random.split(key, 4)
@@ -176,19 +195,32 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
             queried, random_key = operand
             return _top_unqueried(jax.random.uniform(random_key, queried.shape), queried, q)[0]
 
+        def fit(operand):
+            fit_key, _, labelled, labels, archs = operand
+            return predictor.fit(fit_key, labelled, labels, archs)
+
+        def refit(operand):
+            fit_key, previous, labelled, labels, archs = operand
+            return predictor.refit(fit_key, previous, labelled, labels, archs, settings.warm_start_epochs)
+
         def predictor_round(slots, operand):
             state, archs, queried, fit_key, extra_key = operand
             labelled, labels = _cycled(state.labelled, slots)
             with jax.named_scope("fit"):
-                fitted = predictor.fit(fit_key, labelled, labels, archs)
+                if warm_start:
+                    fit_operand = (fit_key, state.fitted, labelled, labels, archs)
+                    fitted = only_where(~state.has_fitted, fit, fit_operand, state.fitted)
+                    fitted = only_where(state.has_fitted, refit, fit_operand, fitted)
+                else:
+                    fitted = fit((fit_key, None, labelled, labels, archs))
             with jax.named_scope("score"):
                 scores = predictor.predict(fitted, archs)
             scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
             top, excluded = _top_unqueried(scores, queried, num_top)
-            if num_random == 0:
-                return top
-            extra, _ = _top_unqueried(jax.random.uniform(extra_key, queried.shape), excluded, num_random)
-            return jnp.concatenate([top, extra])
+            if num_random:
+                extra, _ = _top_unqueried(jax.random.uniform(extra_key, queried.shape), excluded, num_random)
+                top = jnp.concatenate([top, extra])
+            return top, (fitted if warm_start else None)
 
         # Each branch runs only when some seed takes it (a lax.cond under vmap would fit
         # the predictor for every seed in the random initial rounds too).
@@ -196,11 +228,16 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         initial = count < settings.initial_queries
         picks = only_where(initial, random_round, (queried, random_key), jnp.zeros((q,), jnp.int32))
         operand = (state, archs, queried, fit_key, extra_key)
+        picked = (picks, state.fitted)
         for smaller, slots in zip((0,) + fit_sizes[:-1], fit_sizes):
             takes = ~initial & (count > smaller) & (count <= slots)
-            picks = only_where(takes, functools.partial(predictor_round, slots), operand, picks)
+            picked = only_where(takes, functools.partial(predictor_round, slots), operand, picked)
+        picks, fitted = picked
         asked = jax.tree_util.tree_map(lambda a: a[picks], archs)
-        return asked, state._replace(rounds=state.rounds + 1)
+        state = state._replace(rounds=state.rounds + 1)
+        if warm_start:
+            state = state._replace(fitted=fitted, has_fitted=state.has_fitted | ~initial)
+        return asked, state
 
     def tell(state, archs, values):
         return state._replace(labelled=label_pool.insert(state.labelled, archs, space.index_batch(archs), values))
