@@ -26,10 +26,11 @@ once or twice per epoch and a round's fit costs about n rather than capacity exa
 per epoch (one compiled fit per size); ``fit_min_slots`` drops the sizes below it, so the
 first rounds' few labels are still cycled over that many slots. Once the pool is full, a
 new label replaces the lowest one (so set the capacity at least the budget to use every
-label). ``warm_start_epochs`` > 0 (predictors with a ``refit``): after a round's first
+label). ``warm_start_epochs`` > 0 (predictors with a ``refit``): after the search's first
 fit, each round continues from the previous round's fitted predictor for that many
-epochs instead of fitting anew. Everything is jittable and the runner vmaps over seeds; each branch of a round
-(random, or a predictor fit of one size) runs only when some seed takes it.
+epochs instead of fitting anew. Everything is jittable and the runner vmaps over seeds;
+each branch of a round (random, or a predictor fit of one size) runs only when some seed
+takes it.
 """
 
 from __future__ import annotations
