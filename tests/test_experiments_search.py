@@ -42,12 +42,15 @@ def test_cli_writes_results_and_plot(tmp_path):
         (["--algorithm=random", "--evolution_population_size=5"], "given but --algorithm=random"),
         (["--benchmark=nb201_synthetic", "--evolution_tournament_size=50"], "tournament_size"),
         (["--benchmark=nb201_cifar10", "--data_dir=/nonexistent"], "nb201.npz' not found"),  # needs no data
+        (["--benchmark=nb201_synthetic", "--algorithm=assessor", "--assessor_warm_start_epochs=5"],
+         "warm_start_epochs=5 needs a predictor that can continue a fit"),
     ],
 )
 def test_cli_bad_input(tmp_path, args, message):
     proc = _run(*args, f"--output_dir={tmp_path}")
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
     assert not (tmp_path / "results.json").exists()
 
 

@@ -130,7 +130,7 @@ def test_warm_start_fits_once_then_refits_from_the_previous_round(bench):
     plain = predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict),
                                               settings.replace(warm_start_epochs=0))
     assert plain.init(jax.random.key(0)).fitted is None
-    with pytest.raises(ValueError, match="warm_start_epochs=3 needs a predictor that can continue a fit"):
+    with pytest.raises(ValueError, match="search warm_start_epochs=3 needs a predictor that can continue a fit"):
         predictor_search.predictor_search(space, Predictor(fit=fit, predict=predict), settings)
 
 

@@ -162,8 +162,8 @@ def predictor_search(space: SearchSpace, predictor: Predictor, settings: SearchS
         raise ValueError(f"the search domain has {len(pool)} architectures, fewer than queries_per_round={q}")
     warm_start = settings.warm_start_epochs > 0
     if warm_start and predictor.refit is None:
-        raise ValueError(f"warm_start_epochs={settings.warm_start_epochs} needs a predictor that can continue a "
-                         f"fit (a refit); this one has none")
+        raise ValueError(f"search warm_start_epochs={settings.warm_start_epochs} needs a predictor that can "
+                         f"continue a fit (a refit: the gcn search's has one, this one has none); set it to 0")
 
     def candidates(key):
         if pool is None:

@@ -12,7 +12,7 @@ import jax
 from jaxnas import checkpoint, distributed, metrics, outputs, plotting, search
 from jaxnas.config import Config
 from jaxnas.search import runner
-from jaxnas.workflows import RunError, load_benchmark, method_config, prepare_folders
+from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config, prepare_folders
 
 EXIT_BUDGET_NOT_REACHED = 3  # the exit status when a seed stopped at max_steps before spending its budget
 
@@ -53,7 +53,10 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
     benchmark = load_benchmark(options.benchmark, options.data_dir, options.nb101_tfrecord)
     config, run_record = method_config(algorithm_config, benchmark, options.preset, f"algorithm {options.algorithm}")
 
-    algorithm = search.make_algorithm(options.algorithm, benchmark.search_space, config)
+    try:
+        algorithm = search.make_algorithm(options.algorithm, benchmark.search_space, config)
+    except ValueError as err:  # settings that the space or the method cannot take
+        raise UsageError(str(err)) from err
     try:
         result = runner.run_search(
             algorithm,
