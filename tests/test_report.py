@@ -102,6 +102,27 @@ def test_report_tables_verdicts_and_runs(runs, tmp_path):
     assert "- `nb201_cifar10/random`" in not_run and "- `nb201_cifar10/seminas_default`" in not_run
 
 
+def test_report_notes_identical_searches_and_algorithm_counters(tmp_path):
+    rng = np.random.default_rng(1)
+    values = {50: rng.normal(94.0, 0.1, 4)}
+    histories = rng.integers(0, 15625, (4, 50)).tolist()
+    root = tmp_path / "runs"
+    _write(root, "evo", _search("evolution", values, range(4)))
+    runs = {}
+    for name, preset, history in (("semi", "default", histories), ("semi_paper", "paper", histories),
+                                  ("semi_other", "paper", histories[::-1])):
+        runs[name] = {**_search("seminas", values, range(4), preset=preset), "ledger": {"history": history}}
+    runs["semi"]["algorithm_diagnostics"] = {"asked_from_ascent": {"mean": 0.25, "per_seed": [0, 1, 0, 0]}}
+    runs["semi_other"]["config"] = {"space_top": 5}
+    for name, data in runs.items():
+        _write(root, name, data)
+    text = report.generate(root, tmp_path / "results.md", plots=False)
+    same = [line for line in text.splitlines() if "asked the same architectures" in line]
+    # Only the pair with equal histories on the same seeds: not the reversed one.
+    assert len(same) == 1 and "seminas (default)" in same[0] and "seminas (paper)" in same[0]
+    assert "**Algorithm counters**" in text and "seminas (default): asked_from_ascent 0.2" in text
+
+
 def test_report_cli(runs, tmp_path):
     root, _, _ = runs
     out = tmp_path / "out" / "results.md"

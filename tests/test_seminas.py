@@ -149,6 +149,21 @@ def test_tiny_search_spends_exactly_its_budget(bench, tiny_search):
     np.testing.assert_array_equal(result.signal, bench.signal[result.history])
 
 
+def test_diagnostics_account_for_every_round_query(tiny_search):
+    # Each round asks new_per_iteration: those gradient ascent generated plus the slots
+    # filled from the pseudo-labelled set; results.json carries the counters per seed.
+    config, _, result = tiny_search
+    d = result.diagnostics
+    np.testing.assert_array_equal(d["rounds"], config.iterations)
+    np.testing.assert_array_equal(d["asked_from_ascent"] + d["filled_instead_of_ascent"],
+                                  config.iterations * config.new_per_iteration)
+    assert np.all(d["asked_from_ascent"] <= d["generated_by_ascent"])
+    assert np.all(d["max_step_size_used"] >= 1)
+    written = result.to_json()["algorithm_diagnostics"]
+    assert written["asked_from_ascent"]["per_seed"] == d["asked_from_ascent"].tolist()
+    assert written["rounds"]["mean"] == config.iterations
+
+
 def test_same_seed_same_result(bench, tiny_search):
     config, algorithm, first = tiny_search
     # The same algorithm object reuses the compiled stepper: a rerun costs only the search.

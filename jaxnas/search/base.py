@@ -6,6 +6,10 @@ An algorithm is a triple of pure functions (optax-style), with its state a pytre
     archs, state = algorithm.ask(state, key)     # a batch of `batch_size` architectures
     state = algorithm.tell(state, archs, values)  # their search-signal values
 
+and optionally ``algorithm.diagnostics(state)``: named counters of what the search did
+(e.g. how many queries SemiNAS's gradient ascent supplied), which the runner reports per
+seed in results.json.
+
 ``values`` are what the query ledger answered: NaN means "no answer" (invalid, not in
 the benchmark, or over budget) and must be ignored by the algorithm. Everything is
 jittable and written for one search; the runner vmaps over seeds.
@@ -13,7 +17,7 @@ jittable and written for one search; the runner vmaps over seeds.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +30,8 @@ class SearchAlgorithm(NamedTuple):
     ask: Callable[[State, jax.Array], tuple[Any, State]]
     tell: Callable[[State, Any, jax.Array], State]
     batch_size: int
+    # State -> {name: int or float array}; works on one state or a seed-batched one.
+    diagnostics: Optional[Callable[[State], dict]] = None
 
 
 def only_where(pred: jax.Array, fn: Callable[[Any], Any], operand: Any, default: Any) -> Any:

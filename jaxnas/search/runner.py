@@ -57,6 +57,8 @@ class SearchResult:
     steps: np.ndarray  # int32[S]: ask/tell steps taken
     optimum: float  # best reported value in the benchmark
     wall_seconds: float
+    # The algorithm's own counters at the end (SearchAlgorithm.diagnostics): name -> [S].
+    diagnostics: dict = dataclasses.field(default_factory=dict)
 
     @property
     def budget_reached(self) -> bool:
@@ -74,7 +76,8 @@ class SearchResult:
         ``report_at``: query counts at which to summarise the curve (:func:`metrics.summary`).
         ``budget_reached`` is False when a seed stopped at max_steps before spending the
         budget (``short_of_budget`` lists them): its curve then stays at the best of the
-        queries it made.
+        queries it made. ``algorithm_diagnostics`` (when the algorithm has counters) gives
+        each counter's per-seed values and mean.
         """
         curve = self.curve
         final = curve[:, -1]
@@ -115,6 +118,11 @@ class SearchResult:
             },
             "wall_seconds": self.wall_seconds,
         }
+        if self.diagnostics:
+            out["algorithm_diagnostics"] = {
+                name: {"mean": float(np.mean(values)), "per_seed": np.asarray(values).tolist()}
+                for name, values in self.diagnostics.items()
+            }
         out.update(extra or {})
         return out
 
@@ -345,6 +353,9 @@ def run_search(
     reported = np.where(history >= 0, benchmark.reported[np.maximum(history, 0)], np.nan).astype(np.float32)
     signal = np.asarray(ledger.values, np.float32)
     curve = np.asarray(metrics.best_so_far(signal, reported))
+    diagnostics = {}
+    if algorithm.diagnostics is not None:
+        diagnostics = {name: np.asarray(values) for name, values in algorithm.diagnostics(states.algorithm).items()}
     return SearchResult(
         benchmark=benchmark.name,
         algorithm=algorithm_name,
@@ -358,4 +369,5 @@ def run_search(
         steps=np.asarray(states.step),
         optimum=benchmark.optimum,
         wall_seconds=time.perf_counter() - start,
+        diagnostics=diagnostics,
     )

@@ -202,7 +202,8 @@ class SemiNASState(NamedTuple):
     pending: jax.Array  # int32[batch]: space index of each architecture of the last ask, -1 none
     pending_initial: jax.Array  # bool: the last ask was initial random sampling
     generated: jax.Array  # int32: candidates found by gradient ascent, all rounds (diagnostic)
-    filled: jax.Array  # int32: round slots filled from the pseudo-labelled set instead (diagnostic)
+    filled: jax.Array  # int32: round slots ascent left empty, filled with the best predicted pseudo-labelled
+    # cells (in a restricted space, then the table's best predicted) instead (diagnostic)
     max_step_used: jax.Array  # int32: largest step size any round needed (diagnostic)
     asked_generated: jax.Array  # int32: asked architectures that gradient ascent generated (diagnostic)
 
@@ -493,7 +494,12 @@ def seminas(space: SearchSpace, config: SemiNASConfig = SemiNASConfig()) -> Sear
         labelled = label_pool.insert(state.labelled, archs, state.pending, kept)
         return state._replace(labelled=labelled, queried=queried, pending=jnp.full_like(state.pending, -1))
 
-    return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=batch)
+    def diagnostics(state):
+        return {"rounds": state.rounds, "generated_by_ascent": state.generated,
+                "asked_from_ascent": state.asked_generated, "filled_instead_of_ascent": state.filled,
+                "max_step_size_used": state.max_step_used}
+
+    return SearchAlgorithm(init=init, ask=ask, tell=tell, batch_size=batch, diagnostics=diagnostics)
 
 
 __all__ = ["REFERENCE", "REFERENCE_BUDGET", "ROUND_PHASES", "SemiNASConfig", "SemiNASState", "generate_candidates", "seminas"]

@@ -222,7 +222,30 @@ def search_section(benchmark: str, runs: list, ids: RunIndex) -> list:
                  f"p = {c['wilcoxon_p']:.3g}, {c['n']} seeds)" for q, c in verdicts[label]]
         lines.append(f"- **{label}** " + "; ".join(parts) + ".")
     lines.append("")
+    lines += _same_searches(query_only, ids) + _diagnostics_lines(query_only, ids)
     return lines
+
+
+def _same_searches(runs: list, ids: RunIndex) -> list:
+    """A note for each pair of runs of one method that asked the same architectures on
+    every seed: their tables' rows are then one result, not two."""
+    lines = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            ha, hb = (r.data.get("ledger", {}).get("history") for r in (a, b))
+            if a.method == b.method and ha and ha == hb and a.seeds == b.seeds:
+                lines.append(f"- **{a.label}** ({ids(a)}) and **{b.label}** ({ids(b)}) asked the same architectures "
+                             "in the same order on every seed: where their settings differ, the search never used "
+                             "the difference.")
+    return (["**Identical searches**", ""] + lines + [""]) if lines else []
+
+
+def _diagnostics_lines(runs: list, ids: RunIndex) -> list:
+    """The algorithms' own counters (results.json ``algorithm_diagnostics``), means over seeds."""
+    lines = [f"- {ids(r)} {r.label}: " + ", ".join(f"{name} {_fmt(v['mean'], 1)}"
+                                                  for name, v in r.data["algorithm_diagnostics"].items())
+             for r in sorted(runs, key=lambda r: r.label) if r.data.get("algorithm_diagnostics")]
+    return (["**Algorithm counters** (means over seeds, at the end of the search)", ""] + lines + [""]) if lines else []
 
 
 def predictor_section(benchmark: str, runs: list, ids: RunIndex) -> list:
