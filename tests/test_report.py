@@ -116,7 +116,9 @@ def test_report_notes_identical_searches_and_algorithm_counters(tmp_path):
     runs["semi_other"]["config"] = {"space_top": 5}
     for name, data in runs.items():
         _write(root, name, data)
+    _write(root, results_plan.SUPERNET, {"steps": 3})  # its weak-label file is not committed
     text = report.generate(root, tmp_path / "results.md", plots=False)
+    assert f"`{results_plan.SUPERNET}`" not in text.split("## Not run")[1]
     same = [line for line in text.splitlines() if "asked the same architectures" in line]
     # Only the pair with equal histories on the same seeds: not the reversed one.
     assert len(same) == 1 and "seminas (default)" in same[0] and "seminas (paper)" in same[0]

@@ -390,11 +390,13 @@ def plot_curves(benchmark: str, runs: list, path: pathlib.Path) -> bool:
 
 
 def not_run_section(root: pathlib.Path) -> list:
-    """The evaluation plan's steps (experiments.results_plan) with no output under ``root``:
-    what the document does not show, so a missing row is never mistaken for a left-out one."""
+    """The evaluation plan's steps (experiments.results_plan) with no results.json under
+    ``root``: what the document does not show, so a missing row is never mistaken for a
+    left-out one. (A step's other outputs, e.g. the supernet's weak-label file, are not
+    committed, so they cannot mark it.)"""
     from jaxnas.workflows import results_plan  # noqa: PLC0415 - the plan is only needed here
 
-    missing = [step for step in results_plan.evaluation_steps() if not (root / step.folder / step.output).exists()]
+    missing = [step for step in results_plan.evaluation_steps() if not (root / step.folder / "results.json").exists()]
     if not missing:
         return []
     lines = ["## Not run", "",
