@@ -75,7 +75,7 @@ from jaxnas import cache, chunking, presets, training
 from jaxnas.predictors import gcn
 from jaxnas.config import Config, field
 from jaxnas.models.autoencoder import ArchAutoEncoder, reconstruction_loss
-from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, normalise, propagate_hops
+from jaxnas.models.relation_gcn import NormalisedEdges, RelationGCN, edge_tables, normalise, propagate_hops
 from jaxnas.predictors.base import Predictor, PredictorNetwork, fit_network
 from jaxnas.spaces import base as spaces_base
 
@@ -551,6 +551,7 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
     table_j = jnp.asarray(table)
     lookup_j = jnp.asarray(pool.lookup)
     pool_features = relation.graph.nodes[:num_pool]
+    pool_tables = edge_tables(relation.graph.senders, relation.graph.receivers, num_pool + 1)
     if config.joint:
         domain = _domain_space(space)
         autoencoder = make_autoencoder(domain, config)
@@ -584,12 +585,12 @@ def assessor_predictor(space: spaces_base.SearchSpace, config: AssessorConfig = 
         the padding node, so pool node ids are unchanged)."""
         # The pool graph is a compile-time constant: the barrier stops XLA from
         # constant-folding the (large) propagations built on it, which took minutes.
-        senders, receivers, weights = jax.lax.optimization_barrier(
-            (relation.graph.senders, relation.graph.receivers, relation.graph.edges))
+        senders, receivers, weights, tables = jax.lax.optimization_barrier(
+            (relation.graph.senders, relation.graph.receivers, relation.graph.edges, pool_tables))
         s = jnp.concatenate([senders, extra_edges[0]])
         r = jnp.concatenate([receivers, extra_edges[1]])
         w = jnp.concatenate([weights, extra_edges[2]])
-        return normalise(s, r, w, num_pool + 1 + num_extra)
+        return normalise(s, r, w, num_pool + 1 + num_extra, tables)
 
     def nodes_of(archs):
         index = space.index_batch(archs)
