@@ -7,8 +7,8 @@ A_hat = D^-1/2 (W + I) D^-1/2 as sparse edge coefficients (:class:`NormalisedEdg
 A graph that stays fixed across many steps (the assessor's pool) can also carry its edges
 as per-node lists (:class:`EdgeTables`): propagation is then gathers of node rows, with a
 hand-written backward that gathers through the transposed lists. On XLA:CPU the edge-list
-form's [E, F] message array is the cost (one gather of E rows took ~20x a gather of N rows
-at E = 20 N), and the autodiff backward of a gather is a scatter.
+form's [E, F] message array is the cost (a gather of E = 20 N rows took 25-40x one of N
+rows), and the autodiff backward of a gather is a scatter.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def edge_tables(senders, receivers, num_nodes: int) -> EdgeTables:
     incoming, incoming_senders = lists(receivers, senders)
     outgoing, outgoing_receivers = lists(senders, receivers)
     return EdgeTables(incoming, incoming_senders, outgoing, outgoing_receivers, num_edges)
+
 
 class NormalisedEdges(NamedTuple):
     """A_hat = D^-1/2 (W + I) D^-1/2 as edge coefficients plus the self-loop coefficient."""
