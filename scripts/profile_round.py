@@ -10,8 +10,10 @@ on those labels: its wall time untraced (median of ``--repeats``), and under
 scopes (``jaxnas.profiling``): SemiNAS's ``seminas.ROUND_PHASES`` (sampling the
 unlabelled set, training, pseudo-labelling, ascent, scoring the candidates and the
 space), the other predictor searches' ``predictor_search.ROUND_PHASES`` (fit, score);
-the rest (ledger, tell, bookkeeping) is ``other``. Traced times are summed over threads
-and carry the profiler's overhead: the fractions are the figure. The output JSON records
+the rest (ledger, tell, bookkeeping) is ``other``; each phase's time is also split by
+kind of operation (``jaxnas.profiling.KINDS``: matrix products, gathers and scatters,
+reductions, copies, element-wise work). Traced times are summed over threads and carry
+the profiler's overhead: the fractions are the figure. The output JSON records
 the command, the commit and the devices.
 
 The profiler keeps one event per executed XLA operation, in memory: a round of millions
@@ -108,8 +110,10 @@ def main():
         jax.block_until_ready(compiled(states, limit))
         walls.append(time.perf_counter() - start)
     phases = round_phases(args.algorithm)
-    traced = profiling.scope_seconds(compiled, (states, limit), phases)
+    by_kind = profiling.scope_kind_seconds(compiled, (states, limit), phases)
+    traced = {phase: sum(kinds.values()) for phase, kinds in by_kind.items()}
     total = sum(traced.values())
+    kind_totals = {kind: sum(kinds[kind] for kinds in by_kind.values()) for kind in profiling.KINDS}
     result = {
         "algorithm": args.algorithm,
         "benchmark": bench.name,
@@ -122,6 +126,8 @@ def main():
         "round_wall_seconds": walls,
         "traced_seconds": traced,
         "traced_fraction": {name: (value / total if total else 0.0) for name, value in traced.items()},
+        "traced_seconds_by_kind": by_kind,
+        "traced_fraction_by_kind": {kind: (value / total if total else 0.0) for kind, value in kind_totals.items()},
         "command": provenance.command_line("scripts.profile_round"),
         "git": provenance.git_state(),
     }
@@ -129,6 +135,9 @@ def main():
           f"traced time by phase (summed over threads):")
     for name, value in sorted(traced.items(), key=lambda item: -item[1]):
         print(f"  {name:>18}: {value:8.2f} s  {result['traced_fraction'][name]:6.1%}")
+    print("by kind of operation (all phases; a fusion counts as the heaviest operation it fuses):")
+    for kind, value in sorted(kind_totals.items(), key=lambda item: -item[1]):
+        print(f"  {kind:>18}: {value:8.2f} s  {result['traced_fraction_by_kind'][kind]:6.1%}")
     if args.output:
         outputs.write_json(args.output, result)
         print(f"-> {args.output}")

@@ -47,6 +47,17 @@ def test_instructions_take_the_innermost_scope_or_inherit_one_when_xla_dropped_t
     assert "while.1" not in scopes  # control flow: its body's instructions have their own events
 
 
+def test_instructions_are_classified_by_their_heaviest_operation():
+    kinds = profiling.instruction_kinds(HLO)
+    assert kinds["dot.1"] == "matmul"
+    assert kinds["ynn_fusion"] == "matmul"  # a fusion: the kind of what it fuses
+    assert kinds["copy.3"] == "copy"
+    assert kinds["sin.1"] == "elementwise"
+    assert kinds["r"] == "reduce"
+    assert "while.1" not in kinds
+    assert set(kinds.values()) <= set(profiling.KINDS)
+
+
 def test_a_programs_time_goes_to_the_scope_that_does_the_work():
     def step(x):
         with jax.named_scope("train"):
@@ -59,6 +70,22 @@ def test_a_programs_time_goes_to_the_scope_that_does_the_work():
     assert seconds["unused"] == 0.0 and seconds["score"] > 0
     # Sixteen 512^3 matmuls (4 GFLOP) against one sum: more than any descheduling on a loaded machine.
     assert seconds["train"] > seconds["score"] + seconds[profiling.OTHER]
+
+
+def test_a_scopes_time_is_split_by_kind_of_operation():
+    def step(x, rows):
+        with jax.named_scope("train"):
+            x = jax.lax.fori_loop(0, 8, lambda i, x: jnp.tanh(x @ x / 512), x)
+        with jax.named_scope("score"):
+            return x[rows].sum(0)
+
+    compiled = jax.jit(step).lower(jnp.ones((512, 512)), jnp.arange(64)).compile()
+    seconds = profiling.scope_kind_seconds(compiled, (jnp.ones((512, 512)), jnp.arange(64)), ("train", "score"))
+    assert set(seconds) == {"train", "score", profiling.OTHER}
+    assert all(set(kinds) == set(profiling.KINDS) for kinds in seconds.values())
+    # Eight 512^3 matmuls (2 GFLOP): the loop's time is theirs, whatever else it fuses.
+    assert seconds["train"]["matmul"] > sum(seconds["train"].values()) / 2
+    assert seconds["score"]["matmul"] == 0.0 and sum(seconds["score"].values()) > 0
 
 
 def test_not_an_hlo_module_is_refused():
@@ -86,6 +113,8 @@ def test_profile_round_script_splits_a_gcn_round_into_its_phases(tmp_path):
     assert set(result["traced_seconds"]) == {"fit", "score", profiling.OTHER}
     assert result["traced_seconds"]["fit"] > 0 and result["traced_seconds"]["score"] > 0
     assert abs(sum(result["traced_fraction"].values()) - 1.0) < 1e-6
+    assert result["traced_seconds_by_kind"]["fit"]["matmul"] > 0
+    assert abs(sum(result["traced_fraction_by_kind"].values()) - 1.0) < 1e-6
     bad = subprocess.run([sys.executable, "-m", "scripts.profile_round", "--algorithm=gcn",
                           "--benchmark=nb201_synthetic", "--set", "nope=1"], cwd=root, capture_output=True, text=True)
     assert bad.returncode != 0 and "nope" in bad.stderr
