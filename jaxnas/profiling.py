@@ -32,7 +32,8 @@ _OP_NAME = re.compile(r'metadata=\{[^}]*op_name="([^"]*)"')
 _CALLED = re.compile(r"(?:calls|body|condition|to_apply|branch_computations)=\{?([^,}]+(?:, *%[^,}]+)*)\}?")
 
 
-# Kinds of operation, heaviest first: a fusion takes the first kind among its operations.
+# Kinds of operation, heaviest first ("reduce" includes sorts): a fusion takes the first kind
+# among its operations.
 KINDS = ("matmul", "gather_scatter", "reduce", "copy", "elementwise", "other")
 _KIND_OF_OPCODE = {"dot": "matmul", "convolution": "matmul", "gather": "gather_scatter",
                    "scatter": "gather_scatter", "reduce": "reduce", "reduce-window": "reduce", "sort": "reduce",
