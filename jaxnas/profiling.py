@@ -175,7 +175,11 @@ def scope_kind_seconds(compiled: Any, args: tuple, scopes: Sequence[str], repeat
 def scope_seconds(compiled: Any, args: tuple, scopes: Sequence[str], repeats: int = 1,
                   trace_dir: str | None = None) -> dict[str, float]:
     """Seconds per scope (plus OTHER): :func:`scope_kind_seconds` summed over kinds."""
-    by_kind = scope_kind_seconds(compiled, args, scopes, repeats, trace_dir)
+    return scope_totals(scope_kind_seconds(compiled, args, scopes, repeats, trace_dir))
+
+
+def scope_totals(by_kind: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Seconds per scope of a :func:`scope_kind_seconds` result (its kinds summed)."""
     return {scope: sum(kinds.values()) for scope, kinds in by_kind.items()}
 
 
@@ -187,4 +191,4 @@ def time_scopes(fn: Callable, args: tuple, scopes: Sequence[str], repeats: int =
 
 
 __all__ = ["KINDS", "OTHER", "instruction_kinds", "instruction_scopes", "scope_kind_seconds", "scope_seconds",
-           "time_scopes"]
+           "scope_totals", "time_scopes"]

@@ -111,7 +111,7 @@ def main():
         walls.append(time.perf_counter() - start)
     phases = round_phases(args.algorithm)
     by_kind = profiling.scope_kind_seconds(compiled, (states, limit), phases)
-    traced = {phase: sum(kinds.values()) for phase, kinds in by_kind.items()}
+    traced = profiling.scope_totals(by_kind)
     total = sum(traced.values())
     kind_totals = {kind: sum(kinds[kind] for kinds in by_kind.values()) for kind in profiling.KINDS}
     result = {
