@@ -11,7 +11,9 @@ one run's identity with another run's state.
 newest step is set aside as ``<step>.unreadable`` and the previous one is used), after
 checking its identity matches the command. A new run refuses a directory that already
 holds checkpoints unless told to overwrite them. Runs derive every random key from
-(seed, step), so a resumed run yields exactly the result of an uninterrupted one.
+(seed, step), so a resumed run yields exactly the result of an uninterrupted one. Every
+step also records the run's parts: the code (git state) of each process that worked on
+it, and the step it started from, so a run resumed on other code says so.
 
 Importing this module turns orbax's INFO logging off (a dozen lines per save); warnings
 and errors still show, and absl verbosity >= 1 (``-v 1``) shows everything.
@@ -30,7 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from jaxnas import outputs
+from jaxnas import outputs, provenance
 
 _STATE, _RUN = "state", "run"  # the two items of every step
 _LEGACY_RUN_FILE = "run.json"  # the run identity of checkpoints from older versions
@@ -98,6 +100,10 @@ class Checkpointer:
         must hold no checkpoint, else CheckpointExistsError, unless ``overwrite``).
     overwrite: with ``resume=False``, delete the directory's checkpoints (its step
         directories; nothing else) instead of refusing.
+
+    ``parts``: one ``{"from_step", "git"}`` per process that made the run's state, this one
+    last (its git state as it started); a restore prepends the restored step's parts
+    (one with git None for steps saved without them).
     """
 
     def __init__(
@@ -111,6 +117,8 @@ class Checkpointer:
     ):
         self.directory = pathlib.Path(directory).absolute()
         self.run = json.loads(json.dumps(run))  # normalised: what a JSON round trip gives
+        self._git = provenance.git_state()  # the code as this process starts
+        self.parts = [{"from_step": 0, "git": self._git}]
         outputs.prepare_output_dir(self.directory)  # OutputDirError: a file, under a file, read-only
         if resume is False:
             used = self._used_entries()
@@ -138,8 +146,9 @@ class Checkpointer:
                 if _is_step_entry(p) or p.name == _LEGACY_RUN_FILE or p.name.endswith(".unreadable")]
 
     def save(self, step: int, state: Any, info: Optional[dict] = None) -> None:
-        """Saves ``state`` as step ``step``, with the run identity and ``info`` (a JSON dict)."""
-        run_item = {"run": self.run, "info": json.loads(json.dumps(info or {}))}
+        """Saves ``state`` as step ``step``, with the run identity, ``info`` (a JSON dict)
+        and the run's parts (``info["parts"]``)."""
+        run_item = {"run": self.run, "info": json.loads(json.dumps({**(info or {}), "parts": self.parts}))}
         args = ocp.args.Composite(
             **{_STATE: ocp.args.StandardSave(_to_savable(state)), _RUN: ocp.args.JsonSave(run_item)}
         )
@@ -199,8 +208,12 @@ class Checkpointer:
             for bad, why in problems:
                 logging.warning("checkpoint step %d in %s: %s; resumed from step %d instead",
                                 bad, self.directory, why, step)
-            info = item.get("info")
-            return Restored(step, state, info if isinstance(info, dict) else {})
+            info = item.get("info") if isinstance(item.get("info"), dict) else {}
+            earlier = info.get("parts")
+            if not isinstance(earlier, list) or not earlier:
+                earlier = [{"from_step": 0, "git": None}]
+            self.parts = [*earlier, {"from_step": step, "git": self._git}]
+            return Restored(step, state, {k: v for k, v in info.items() if k != "parts"})
         details = "; ".join(f"step {s}: {why}" for s, why in problems)
         raise CheckpointUnreadableError(
             f"no checkpoint in {self.directory} can be restored ({details}). Start afresh with "

@@ -53,6 +53,8 @@ class EvalResult:
     train_predictions: np.ndarray  # float32[S, L]
     test_predictions: np.ndarray  # float32[S, T]
     wall_seconds: float  # fit + predict + scoring of all seeds, compilation included
+    # Checkpointed runs: who made the result (checkpoint.Checkpointer.parts); else empty.
+    parts: list = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict:
         """Per metric: :func:`jaxnas.metrics.summary` over seeds and the per-seed values."""
@@ -190,6 +192,7 @@ def evaluate(
         train_predictions=train_pred,
         test_predictions=test_pred,
         wall_seconds=time.perf_counter() - start,
+        parts=checkpointer.parts if checkpointer else [],
     )
 
 

@@ -42,6 +42,17 @@ def git_state(root: Optional[pathlib.Path] = None) -> dict:
     return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
+def git_of_parts(git: dict, parts: Sequence[dict]) -> dict:
+    """The git record of a run made in ``parts`` (:attr:`jaxnas.checkpoint.Checkpointer.parts`):
+    ``git`` (this process's :func:`git_state`) for a one-part run; for a resumed one also
+    every part, and ``dirty`` True if any part ran on uncommitted changes (None if a
+    part's state is unknown and none was dirty)."""
+    if len(parts) <= 1:
+        return git
+    dirty = [(part.get("git") or {}).get("dirty") for part in parts]
+    return {**git, "dirty": True if True in dirty else (None if None in dirty else False), "parts": list(parts)}
+
+
 def run_record(config: Any, benchmark: str, preset: str = "default", data_dir: Optional[str] = None) -> dict:
     """The provenance block of a results.json: git state, preset, weak labels.
 

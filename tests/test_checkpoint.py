@@ -4,6 +4,7 @@ identity are handled without losing or mixing results.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 
@@ -12,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnas import checkpoint
+from jaxnas import checkpoint, provenance
+from jaxnas.workflows import report
 
 TEMPLATE = {"w": jnp.arange(64, dtype=jnp.float32), "key": jax.random.key(3), "n": jnp.zeros((), jnp.int32)}
 
@@ -104,3 +106,46 @@ def test_orbax_info_logs_are_off(tmp_path, caplog):
     with caplog.at_level(logging.DEBUG):
         _write_steps(tmp_path / "ck", {"run": 1})
     assert not [r for r in caplog.records if "/orbax/" in r.pathname and r.levelno < logging.WARNING]
+
+
+def test_a_run_resumed_on_other_code_records_each_part(tmp_path, monkeypatch):
+    code = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "git_state", lambda root=None: dict(code))
+    _write_steps(tmp_path / "ck", {"run": 1})  # steps 10, 20 on code a
+    code.update(commit="b" * 40, dirty=True)
+    ckpt = checkpoint.Checkpointer(tmp_path / "ck", {"run": 1}, resume=True)
+    restored = ckpt.restore_with_info(TEMPLATE)
+    assert restored.info == {"wall_seconds": 2.0}  # the parts travel apart from the caller's info
+    assert ckpt.parts == [{"from_step": 0, "git": {"commit": "a" * 40, "dirty": False}},
+                          {"from_step": 20, "git": {"commit": "b" * 40, "dirty": True}}]
+    ckpt.save(30, _state(30))
+    ckpt.close()
+    code.update(commit="c" * 40, dirty=False)
+    again = checkpoint.Checkpointer(tmp_path / "ck", {"run": 1}, resume=True)
+    again.restore(TEMPLATE)
+    assert [(p["from_step"], p["git"]["commit"][0]) for p in again.parts] == [(0, "a"), (20, "b"), (30, "c")]
+    again.close()
+    git = provenance.git_of_parts(again.parts[-1]["git"], again.parts)
+    assert git["commit"] == "c" * 40 and git["dirty"] is True  # one part ran on uncommitted changes
+    assert report.commit_of(git) == ("aaaaaaaaaaaa from step 0, bbbbbbbbbbbb from step 20, "
+                                      "cccccccccccc from step 30 (uncommitted changes)")
+    # One part, or every part on the same commit: the commit alone.
+    assert provenance.git_of_parts(code, again.parts[:1]) is code
+    same = [{"from_step": s, "git": {"commit": "c" * 40, "dirty": False}} for s in (0, 20)]
+    assert report.commit_of(provenance.git_of_parts(same[-1]["git"], same)) == "c" * 12
+
+
+def test_steps_saved_without_parts_resume_as_an_unknown_first_part(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "git_state", lambda root=None: {"commit": "d" * 40, "dirty": False})
+    _write_steps(tmp_path / "ck", {"run": 1})
+    for info in (tmp_path / "ck").glob("*/run/*"):  # as written before parts were recorded
+        if info.is_file() and '"parts"' in info.read_text():
+            item = json.loads(info.read_text())
+            item["info"].pop("parts")
+            info.write_text(json.dumps(item))
+    ckpt = checkpoint.Checkpointer(tmp_path / "ck", {"run": 1}, resume=True)
+    ckpt.restore(TEMPLATE)
+    assert ckpt.parts[0] == {"from_step": 0, "git": None} and ckpt.parts[1]["from_step"] == 20
+    ckpt.close()
+    git = provenance.git_of_parts({"commit": "d" * 40, "dirty": False}, ckpt.parts)
+    assert git["dirty"] is None and report.commit_of(git).startswith("not recorded from step 0, ")

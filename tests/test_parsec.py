@@ -460,7 +460,8 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
         choices, to_arch, _, describe = workflow.space_setup(config, 10, options.space, options.depthwise)
         ctx = workflow.make_context((choices, to_arch, _ToyNB201(), describe), config, dataset, bench, options)
         full = workflow.run_seed(0, ctx, options)
-        timing = ("search_seconds", "seconds", "load_average_start_end", "cpu_seconds")
+        # Not compared: timings, and the code of each part of a resumed run.
+        timing = ("search_seconds", "seconds", "load_average_start_end", "cpu_seconds", "git_parts")
 
         def strip(r):
             r = {k: ({c: v for c, v in r[k].items() if c not in timing} if k in ("curves", "baseline") else r[k])
@@ -494,6 +495,7 @@ def test_experiment_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch, en
                 workflow.run_seed(0, ctx, run)
             resumed = workflow.run_seed(0, ctx, dataclasses.replace(run, resume=True))
             assert strip(resumed) == strip(full), kill_at
+            assert len(resumed["git_parts"]) == 2 and "git_parts" not in full
             assert json.loads((out / "prior_seed0.json").read_text())["logits"] == full["logits"]
         # --overwrite starts afresh in a used folder
         assert strip(workflow.run_seed(0, ctx, dataclasses.replace(run, overwrite=True))) == strip(full)
@@ -522,7 +524,7 @@ def test_cli_kill_and_resume(tmp_path):
 
     def metrics(out):
         runs = json.loads((out / "results.json").read_text())["runs"]
-        timing = ("search_seconds", "seconds", "load_average_start_end", "cpu_seconds")
+        timing = ("search_seconds", "seconds", "load_average_start_end", "cpu_seconds", "git_parts")
         return [{k: ({c: v for c, v in r[k].items() if c not in timing} if k in ("curves", "baseline") else r[k])
                  for k in r if k not in timing} for r in runs]
 

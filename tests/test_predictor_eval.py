@@ -117,6 +117,7 @@ def test_killed_evaluation_resumes_at_the_next_seed_batch(bench, tmp_path):
     np.testing.assert_array_equal(resumed.train_indices, whole.train_indices)
     np.testing.assert_array_equal(resumed.test_indices, whole.test_indices)
     np.testing.assert_array_equal(resumed.test_predictions, whole.test_predictions)
+    assert [part["from_step"] for part in resumed.parts] == [0, 2] and whole.parts == []
     for name in predictor_eval.METRICS:
         np.testing.assert_array_equal(resumed.metrics[name], whole.metrics[name])
 

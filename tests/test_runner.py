@@ -220,6 +220,9 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr
     assert _metrics(tmp_path / "killed" / "results.json") == _metrics(tmp_path / "full" / "results.json")
+    git = json.loads((tmp_path / "killed" / "results.json").read_text())["git"]
+    assert [part["from_step"] for part in git["parts"]] == [0, steps[-1]]  # both processes' code
+    assert "parts" not in json.loads((tmp_path / "full" / "results.json").read_text())["git"]
 
     # A checkpoint from another run is refused with a clear message.
     other = subprocess.run(_search(tmp_path / "other", *args, "--resume", "--evolution_population_size=30"),

@@ -59,6 +59,8 @@ class SearchResult:
     wall_seconds: float
     # The algorithm's own counters at the end (SearchAlgorithm.diagnostics): name -> [S].
     diagnostics: dict = dataclasses.field(default_factory=dict)
+    # Checkpointed runs: who made the result (checkpoint.Checkpointer.parts); else empty.
+    parts: list = dataclasses.field(default_factory=list)
 
     @property
     def budget_reached(self) -> bool:
@@ -370,4 +372,5 @@ def run_search(
         optimum=benchmark.optimum,
         wall_seconds=time.perf_counter() - start,
         diagnostics=diagnostics,
+        parts=checkpointer.parts if checkpointer else [],
     )

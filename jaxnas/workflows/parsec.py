@@ -317,6 +317,8 @@ def run_seed(seed: int, ctx: dict, options: Options) -> dict:
         "curves": {k: v for k, v in history.items() if k not in ("probabilities",)},
         "probabilities_over_time": history["probabilities"],
     }
+    if ckpt is not None and len(ckpt.parts) > 1:  # resumed: whose code made which steps
+        result["git_parts"] = ckpt.parts
     searched = [i for i, s in enumerate(history["search_steps"]) if s]
     result["ess_mean"] = float(np.mean([history["ess"][i] for i in searched])) if searched else None
     result["beta_mean"] = float(np.mean([history["beta"][i] for i in searched])) if searched else None

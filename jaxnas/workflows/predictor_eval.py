@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxnas import checkpoint, distributed, outputs, plotting, predictor_eval, predictors
+from jaxnas import checkpoint, distributed, outputs, plotting, predictor_eval, predictors, provenance
 from jaxnas.config import Config
 from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config, prepare_folders
 
@@ -71,6 +71,7 @@ def run(options: Options, predictor_config: Callable[[str], Config], start_devic
         "evaluation_column": benchmark.reported_name,
         "command": options.command,
         **run_record,
+        "git": provenance.git_of_parts(run_record["git"], result.parts),
     })
     # First seed: every evaluated cell, with the training cells highlighted.
     y_true = np.concatenate([benchmark.reported[result.test_indices[0]], benchmark.reported[result.train_indices[0]]])

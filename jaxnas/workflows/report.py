@@ -342,16 +342,25 @@ def parsec_section(runs: list, ids: RunIndex) -> list:
     return lines
 
 
+def commit_of(git: dict) -> str:
+    """A results.json's code: its commit, or for a run resumed on other code each part's
+    commit and first step; flagged when uncommitted changes were part of it."""
+    commits = [((part.get("git") or {}).get("commit"), part.get("from_step", 0)) for part in git.get("parts", [])]
+    if len({commit for commit, _ in commits}) > 1:
+        text = ", ".join(f"{(commit or 'not recorded')[:12]} from step {step}" for commit, step in commits)
+    else:
+        text = (git.get("commit") or "not recorded")[:12]
+    return text + (" (uncommitted changes)" if git.get("dirty") else "")
+
+
 def runs_section(ids: RunIndex) -> list:
     lines = ["## Runs", "", "| run | method | folder | command | seeds | commit | wall s |",
              "|---|---|---|---|---|---|---|"]
     for number, run in enumerate(ids.runs, 1):
-        git = run.data.get("git") or {}
-        commit = (git.get("commit") or "not recorded")[:12] + (" (uncommitted changes)" if git.get("dirty") else "")
         wall = run.data.get("wall_seconds")
         label = f"TABLE-ASSISTED {run.label}" if run.table_assisted else run.label
         lines.append(f"| R{number} | {label} | {run.path} | `{run.data.get('command', '?')}` | "
-                     f"{_seed_range(run.seeds)} | {commit} | {_fmt(wall, 0)} |")
+                     f"{_seed_range(run.seeds)} | {commit_of(run.data.get('git') or {})} | {_fmt(wall, 0)} |")
     lines.append("")
     return lines
 

@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import jax
 
-from jaxnas import checkpoint, distributed, metrics, outputs, plotting, search
+from jaxnas import checkpoint, distributed, metrics, outputs, plotting, provenance, search
 from jaxnas.config import Config
 from jaxnas.search import runner
 from jaxnas.workflows import RunError, UsageError, load_benchmark, method_config, prepare_folders
@@ -86,6 +86,7 @@ def run(options: Options, algorithm_config: Callable[[str], Config], start_devic
             "benchmark_info": benchmark.summary(),
             "command": options.command,
             **run_record,
+            "git": provenance.git_of_parts(run_record["git"], result.parts),
         },
         report_at=report_at,
     )

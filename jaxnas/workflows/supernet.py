@@ -110,7 +110,7 @@ def run(options: Options, config: supernet.SupernetConfig) -> None:
                      supernet_neg_loss=-loss, ops=all_ops, train_seconds=np.float64(train_seconds),
                      eval_seconds=np.float64(eval_seconds), steps=np.int64(total))
     results = {
-        "command": options.command, "git": provenance.git_state(),
+        "command": options.command, "git": provenance.git_of_parts(ckpt.parts[-1]["git"], ckpt.parts),
         "config": dataclasses.asdict(config), "dataset": options.dataset, "train_images": data.train.size,
         "steps": total, "epoch_train_loss": epoch_losses,
         "train_seconds": train_seconds, "train_seconds_this_process": train_seconds_this_process,
