@@ -32,6 +32,17 @@ def _load_entry_point(module_name: str):
 _ENTRY_POINT_PACKAGES = ("experiments.", "scripts.")
 
 
+def pytest_configure(config):
+    """The default tier ("not slow") compiles many small programs and runs each briefly, so
+    XLA:CPU's backend optimisation costs more than it saves there; full-size runs keep it.
+    Set before any test starts a backend; a level already in XLA_FLAGS is kept.
+    Subprocesses inherit it, so results are still compared under one set of flags."""
+    if config.getoption("markexpr", "").replace(" ", "") == "notslow":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "--xla_backend_optimization_level" not in flags:  # xdist workers configure again
+            os.environ["XLA_FLAGS"] = f"--xla_backend_optimization_level=0 {flags}".strip()
+
+
 @pytest.fixture
 def entry_point():
     """A loader: ``entry_point("experiments.parsec")`` is that module with its flags only."""
