@@ -135,13 +135,28 @@ class SearchResult:
         return self.curve[:, queries - 1]
 
 
-def _log_progress(name, benchmark, states, limit, counts, budget, seconds, num_seeds):
+def _log_progress(name, benchmark, states, limit, counts, budget, seconds, num_seeds, pace=None):
+    """One progress line; ``pace`` (queries, seconds) spent by this process so far gives an
+    estimate of the time left (low for a predictor-guided search, whose first round is
+    random and whose later rounds may train on more labels)."""
     values = np.asarray(distributed.to_host(states.ledger.values))[:num_seeds]
     best = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
+    left = ""
+    if pace and pace[0] > 0 and counts.min() < budget:
+        left = f", ~{_duration((budget - counts.mean()) * pace[1] / pace[0])} left at this pace"
     logging.info(
-        "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs",
+        "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs%s",
         name or "search", benchmark.name, limit, counts.mean(), budget, counts.min(), float(np.mean(best)), seconds,
+        left,
     )
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` as 42s, 17m or 3h05m."""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    return f"{minutes}m" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _floats(array) -> list:
@@ -314,8 +329,11 @@ def run_search(
     checkpoint_every_steps = checkpoint_every_steps or chunk_steps
 
     last_log, first_round = start, True
+    # This process's pace excludes compilation and the parts before a resume.
+    pace_start, pace_from = time.perf_counter(), None
     while True:
         counts = np.asarray(distributed.to_host(states.ledger.count))[:num_seeds]
+        pace_from = counts.mean() if pace_from is None else pace_from
         done = bool(np.all(counts >= budget)) or limit >= max_steps
         if done:
             break
@@ -332,7 +350,8 @@ def run_search(
             checkpointer.save(limit, states, info={"wall_seconds": now - start})
             last_saved = limit
         if first_round or now - last_log >= log_every_seconds:
-            _log_progress(algorithm_name, benchmark, states, limit, counts, budget, now - start, num_seeds)
+            _log_progress(algorithm_name, benchmark, states, limit, counts, budget, now - start, num_seeds,
+                          pace=(counts.mean() - pace_from, now - pace_start))
             last_log = now
         first_round = False
     _log_progress(algorithm_name, benchmark, states, limit, counts, budget, time.perf_counter() - start, num_seeds)
