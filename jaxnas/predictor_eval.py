@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas import checkpoint, distributed, metrics
+from jaxnas import checkpoint, distributed, metrics, progress
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.predictors.base import Predictor
 
@@ -167,6 +167,7 @@ def evaluate(
         first_todo, done = restored.step, jax.tree_util.tree_map(np.array, restored.state)
         start -= float(restored.info.get("wall_seconds", 0.0))  # wall time counts every part
         log(f"resumed from {checkpoint_dir}: seeds {seed}..{seed + first_todo - 1} done")
+    pace_start = time.perf_counter()  # this process's pace: its own batches, compilation included
     for first in range(first_todo, num_seeds, seed_batch):
         batch_seeds = seeds[first:first + seed_batch]
         run_seeds = np.arange(batch_seeds[0], batch_seeds[0] + distributed.padded_count(len(batch_seeds), mesh))
@@ -179,7 +180,9 @@ def evaluate(
         log(f"{predictor_name or 'predictor'} on {benchmark.name}, L={num_labels}: seeds "
             f"{batch_seeds[0]}..{batch_seeds[-1]} done, "
             f"tau {np.round(done[4]['kendall_tau'][first:first + len(batch_seeds)].astype(float), 3).tolist()}, "
-            f"{time.perf_counter() - start:.1f}s")
+            f"{time.perf_counter() - start:.1f}s"
+            + progress.time_left(first + len(batch_seeds) - first_todo, num_seeds - first - len(batch_seeds),
+                                 time.perf_counter() - pace_start))
     train, test, train_pred, test_pred, scores = done
     return EvalResult(
         benchmark=benchmark.name,

@@ -59,12 +59,7 @@ def test_seeds_short_of_budget_are_reported(bench, random_search, caplog):
     assert "random: search step compiled in" in text and "random: first ask/tell round took" in text
     assert text.index("first ask/tell round") < text.index("step 1, queries 1.0/20")
     # With queries left, a progress line estimates the time they take at this run's pace.
-    assert re.search(r"step 1, queries 1\.0/20 \(min 1\), .*, ~\d+s left at this pace", text), text
-
-
-def test_durations_are_written_for_people():
-    assert [runner._duration(s) for s in (4.2, 119, 1000, 7100, 7200, 11_100)] == \
-        ["4s", "119s", "17m", "118m", "2h00m", "3h05m"]
+    assert re.search(r"step 1, queries 1\.0/20 \(min 1\), .*, ~\d+s left", text), text
 
 
 def test_checkpoints_come_every_n_steps_and_resume_counts_all_wall_time(bench, random_search, tmp_path, monkeypatch):

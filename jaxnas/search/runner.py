@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import checkpoint, distributed, metrics
+from jaxnas import checkpoint, distributed, metrics, progress
 from jaxnas.benchmarks import ledger as ledger_lib
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.search.base import SearchAlgorithm
@@ -141,22 +141,12 @@ def _log_progress(name, benchmark, states, limit, counts, budget, seconds, num_s
     random and whose later rounds may train on more labels)."""
     values = np.asarray(distributed.to_host(states.ledger.values))[:num_seeds]
     best = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
-    left = ""
-    if pace and pace[0] > 0 and counts.min() < budget:
-        left = f", ~{_duration((budget - counts.mean()) * pace[1] / pace[0])} left at this pace"
+    left = progress.time_left(pace[0], budget - counts.mean(), pace[1]) if pace else ""
     logging.info(
         "%s on %s: step %d, queries %.1f/%d (min %d), mean best signal %.3f, %.1fs%s",
         name or "search", benchmark.name, limit, counts.mean(), budget, counts.min(), float(np.mean(best)), seconds,
         left,
     )
-
-
-def _duration(seconds: float) -> str:
-    """``seconds`` as 42s, 17m or 3h05m."""
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    minutes = round(seconds / 60)
-    return f"{minutes}m" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _floats(array) -> list:

@@ -27,7 +27,7 @@ import optax
 import scipy.stats
 from absl import logging
 
-from jaxnas import checkpoint, data, outputs, provenance, training
+from jaxnas import checkpoint, data, outputs, progress, provenance, training
 from jaxnas import plotting  # noqa: F401 - selects matplotlib's Agg backend for the plots below
 from jaxnas.weight_sharing import darts_network, input_pipeline, layers, nb201_network, parsec, supernet
 from jaxnas.workflows import RunError, UsageError
@@ -247,6 +247,7 @@ def run_seed(seed: int, ctx: dict, options: Options) -> dict:
 
     images, labels = jnp.asarray(dataset.train.images), jnp.asarray(dataset.train.labels)
     start, load_start, cpu_start = time.time() - elapsed, os.getloadavg(), time.process_time()
+    pace_start, pace_step = time.time(), int(state.step)  # this process's pace, for the time left
     while int(state.step) < config.steps:
         step0 = int(state.step)
         n = min(options.log_every - step0 % options.log_every, config.steps - step0)
@@ -288,8 +289,10 @@ def run_seed(seed: int, ctx: dict, options: Options) -> dict:
         gate = f", gate tau {point['gate_tau']:.3f}" if "gate_tau" in point else ""
         prior = (f", ESS {point['ess']:.2f}/{config.num_samples} beta {point['beta']:.3g}"
                  if point["ess"] is not None else " (warm-up)")
-        logging.info("seed %d step %d/%d (%.0fs): loss %.3f, acc %.3f%s, H(pi) %.2f%s%s", seed, step, config.steps,
-                     point["seconds"], point["loss"], point["accuracy"], prior, point["entropy"], bench, gate)
+        left = progress.time_left(step - pace_step, config.steps - step, time.time() - pace_start)
+        logging.info("seed %d step %d/%d (%.0fs%s): loss %.3f, acc %.3f%s, H(pi) %.2f%s%s", seed, step, config.steps,
+                     point["seconds"], left and f"{left} in this seed",
+                     point["loss"], point["accuracy"], prior, point["entropy"], bench, gate)
         if ckpt is not None and options.checkpoint_every and (
                 step // options.checkpoint_every > step0 // options.checkpoint_every or step == config.steps):
             ckpt.save(step, state, info={"history": history})

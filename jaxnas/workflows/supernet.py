@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import benchmarks, checkpoint, metrics, outputs, provenance
+from jaxnas import benchmarks, checkpoint, metrics, outputs, progress, provenance
 from jaxnas.spaces import nb201
 from jaxnas.weight_sharing import input_pipeline, supernet
 from jaxnas.workflows import UsageError
@@ -68,7 +68,7 @@ def run(options: Options, config: supernet.SupernetConfig) -> None:
 
     chunk = supernet.make_train_chunk(model, optimizer, data.train, data.mean, data.std, config.batch_size, per_epoch)
     train_key = jax.random.fold_in(key, 2)
-    start = time.perf_counter()
+    start, start_step = time.perf_counter(), int(state.step)
     epoch_losses = []
     while int(state.step) < total:
         state, losses = chunk(state, train_key)
@@ -76,8 +76,10 @@ def run(options: Options, config: supernet.SupernetConfig) -> None:
         outputs.write_json(seconds_file, {"step": int(state.step),
                                           "train_seconds": earlier_seconds + time.perf_counter() - start})
         ckpt.save(int(state.step), state)
-        logging.info("epoch %d/%d: train loss %.4f, %.0fs", int(state.step) // per_epoch, config.epochs,
-                     epoch_losses[-1], time.perf_counter() - start)
+        logging.info("epoch %d/%d: train loss %.4f, %.0fs%s", int(state.step) // per_epoch, config.epochs,
+                     epoch_losses[-1], time.perf_counter() - start,
+                     progress.time_left(int(state.step) - start_step, total - int(state.step),
+                                        time.perf_counter() - start))
     train_seconds_this_process = time.perf_counter() - start
     train_seconds = earlier_seconds + train_seconds_this_process
     ckpt.close()
