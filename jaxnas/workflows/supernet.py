@@ -73,13 +73,11 @@ def run(options: Options, config: supernet.SupernetConfig) -> None:
     while int(state.step) < total:
         state, losses = chunk(state, train_key)
         epoch_losses.append(float(jnp.mean(losses)))
-        outputs.write_json(seconds_file, {"step": int(state.step),
-                                          "train_seconds": earlier_seconds + time.perf_counter() - start})
-        ckpt.save(int(state.step), state)
-        logging.info("epoch %d/%d: train loss %.4f, %.0fs%s", int(state.step) // per_epoch, config.epochs,
-                     epoch_losses[-1], time.perf_counter() - start,
-                     progress.time_left(int(state.step) - start_step, total - int(state.step),
-                                        time.perf_counter() - start))
+        step, seconds = int(state.step), time.perf_counter() - start
+        outputs.write_json(seconds_file, {"step": step, "train_seconds": earlier_seconds + seconds})
+        ckpt.save(step, state)
+        logging.info("epoch %d/%d: train loss %.4f, %.0fs%s", step // per_epoch, config.epochs, epoch_losses[-1],
+                     seconds, progress.time_left(step - start_step, total - step, seconds))
     train_seconds_this_process = time.perf_counter() - start
     train_seconds = earlier_seconds + train_seconds_this_process
     ckpt.close()
