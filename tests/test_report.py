@@ -209,3 +209,69 @@ def test_entry_points_define_their_flags_on_import(entry_point):
     assert report_cli.FLAGS["runs"].default == "runs/results" and report_cli.FLAGS["plots"].default is True
     plan_cli = entry_point("experiments.results_plan")
     assert plan_cli.FLAGS["stage"].default == "evaluation" and plan_cli.FLAGS["nice"].default == 10
+
+
+def _bench_rounds(identical, paired=None):
+    """A scripts.bench_rounds output."""
+    data = {"command": "python scripts/bench_rounds.py --baseline=HEAD --algorithm=gcn", "baseline": "HEAD",
+            "baseline_commit": "c" * 40, "current": {"commit": "d" * 40, "dirty": False},
+            "search_args": ["--algorithm=gcn", "--benchmark=nb201_cifar10", "--seeds=20", "--budget=30"],
+            "current_flags": ["--cpu_devices=2"], "load_average_start": [0.8, 1.6, 1.9],
+            "identical_histories": identical, "final_mean": {"baseline": 93.9, "current": 94.0},
+            "search_seconds": {"baseline": [503.0], "current": [297.0]}, "speedup_search": 1.6936,
+            "speedup_cpu": 1.2564}
+    if paired is not None:
+        data["paired_current_minus_baseline"] = paired
+    return data
+
+
+def test_speed_section_tabulates_the_benchmark_files(tmp_path):
+    root = tmp_path / "runs"
+    bench = root / "benchmarks"
+    (bench / "nao").mkdir(parents=True)
+    diff = metrics.paired_comparison([94.0, 94.3, 94.1], [93.9, 94.3, 94.1])
+    (bench / "rounds_same.json").write_text(json.dumps(_bench_rounds(True)))
+    (bench / "rounds_paired.json").write_text(json.dumps({**_bench_rounds(False, {"30": diff}),
+                                                          "baseline_commit_corrected": "exported at the start"}))
+    (bench / "profile.json").write_text(json.dumps({
+        "algorithm": "seminas", "benchmark": "nb201_cifar10", "preset": "default", "seeds": 4,
+        "queries_before_round": [50, 50], "devices": "1 cpu", "round_wall_seconds_median": 40.1,
+        "traced_fraction": {"train": 0.853, "score_space": 0.122, "other": 0.025},
+        "traced_fraction_by_kind": {"matmul": 0.47, "elementwise": 0.53},
+        "command": "python -m scripts.profile_round", "git": {"commit": "e" * 40, "dirty": True}}))
+    (bench / "nao" / "t2_d2.json").write_text(json.dumps({
+        "predictor": "nao", "device": {"platform": "cpu"}, "jax_batch_devices": 2,
+        "torch": {"threads": 2}, "jax": {"100": {"speedup_over_torch": {"train_step": 1.027, "inference": 0.727},
+                                                 "train_step": {"steps_per_second": 41.9},
+                                                 "inference": {"architectures_per_second": 18997.4}}},
+        "all_cells": {"architectures": 1000, "jax": {"seconds": 2.0, "architectures_per_second": 500.0, "chunk": 100},
+                      "torch": {"seconds": 3.0, "architectures_per_second": 333.3, "chunk": 10}},
+        "load_average_start": [2.57], "command": "python -m experiments.predictor_throughput --predictor=nao",
+        "git": {"commit": "f" * 40, "dirty": False}}))
+    (bench / "gcn_jax_only.json").write_text(json.dumps({
+        "predictor": "gcn", "device": {"platform": "gpu"}, "torch": None,
+        "jax": {"7": {"train_step": {"steps_per_second": 925.3}, "inference": {"architectures_per_second": 8.5}}},
+        "all_cells": {"architectures": 423624, "jax": {"seconds": 2.0, "architectures_per_second": 211812.0,
+                                                       "chunk": 16384}},
+        "command": "python -m experiments.predictor_throughput --predictor=gcn"}))
+    (bench / "broken.json").write_text("{")
+    text = report.generate(root, tmp_path / "results.md", plots=False)
+    speed = text.split("## Speed")[1]
+    same = next(line for line in speed.splitlines() if "`rounds_same.json`" in line and line.startswith("|"))
+    assert "| ccccccc | ddddddd `--cpu_devices=2` | 503 → 297 | **1.69×** | 1.26× | identical query histories" in same
+    paired = next(line for line in speed.splitlines() if "`rounds_paired.json`" in line and line.startswith("|"))
+    assert f"30: {diff['mean_difference']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]" in paired
+    assert f"p = {diff['wilcoxon_p']:.2g}, level" in paired
+    assert "- `rounds_paired.json`: baseline_commit_corrected: exported at the start" in speed
+    profile = next(line for line in speed.splitlines() if "`profile.json`" in line and line.startswith("|"))
+    assert "| 4 | 50 | 1 cpu | 40.1 | train 85.3 %, score_space 12.2 %, other 2.5 % |" in profile
+    assert "eeeeeee (uncommitted changes)" in profile
+    nao = next(line for line in speed.splitlines() if "`nao/t2_d2.json`" in line and line.startswith("|"))
+    assert "| nao | cpu | 2 | 2 | 100 | 1.03× (41.9/s) | 0.73× (18,997/s) | 2.6 | fffffff |" in nao
+    assert "| nao | cpu | 2 | 2 | all 1,000 cells (chunk 100) | | 1.50× (500/s) | 2.6 | fffffff |" in speed
+    gcn = next(line for line in speed.splitlines() if "`gcn_jax_only.json`" in line and line.startswith("|"))
+    assert "| gcn | gpu | no mirror | 1 | 7 | 925 steps/s | 8.5 architectures/s | ? | not recorded |" in gcn
+    assert "| gcn | gpu | no mirror | 1 | all 423,624 cells (chunk 16384) | | 211,812 architectures/s |" in speed
+    assert "- `profile.json`: `python -m scripts.profile_round`" in speed and "broken.json" not in speed
+    # No benchmarks folder: no section.
+    assert "## Speed" not in report.generate(tmp_path / "empty", tmp_path / "empty.md", plots=False)

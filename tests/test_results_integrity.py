@@ -187,3 +187,17 @@ def test_committed_runs_used_the_current_presets():
         if differ:
             stale[folder] = differ
     assert not stale, f"runs made with another preset configuration (recorded, current): {stale}"
+
+
+def test_committed_benchmarks_are_tabulated():
+    """Every committed speed benchmark is one of the kinds the results document tables, so
+    none is reduced to a bare command line by a change in a script's output."""
+    from jaxnas.workflows import speed_report
+
+    folder = os.path.join(ROOT, "results", speed_report.BENCHMARKS_FOLDER)
+    names = [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files if f.endswith(".json")]
+    assert names, f"no benchmark JSON under {folder}"
+    kinds = {os.path.relpath(name, folder): speed_report.kind_of(json.load(open(name))) for name in names}
+    untabled = {name: kind for name, kind in kinds.items() if kind not in ("bench_rounds", "profile_round",
+                                                                          "throughput")}
+    assert not untabled, f"benchmark files the Speed section does not table: {untabled}"

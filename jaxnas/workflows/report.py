@@ -1,6 +1,7 @@
 """The results document (``experiments.report``): every results.json under a folder of
 runs (search, predictor_eval and parsec outputs) as one Markdown document of tables,
-paired comparisons with the reference methods, generated verdicts, the runs and their
+paired comparisons with the reference methods, generated verdicts, the speed benchmarks
+under its ``benchmarks`` folder (:mod:`jaxnas.workflows.speed_report`), the runs and their
 commits, and the evaluation plan's steps not run; a curve plot per benchmark beside it."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from jaxnas import metrics, outputs
-from jaxnas.workflows import RunError
+from jaxnas.workflows import RunError, speed_report
 
 BENCHMARK_ORDER = ("nb201_cifar10", "nbgraph_cora", "nb101_subset")
 LABEL_ORDER = (20, 50, 100)
@@ -446,6 +447,7 @@ def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:
     parsec_runs = [r for r in runs if r.kind == "parsec"]
     if parsec_runs:
         lines += ["## PARSEC", ""] + parsec_section(parsec_runs, ids)
+    lines += speed_report.speed_section(root)
     if ids.runs:
         lines += runs_section(ids)
     lines += not_run_section(root)
