@@ -257,20 +257,23 @@ def test_speed_section_tabulates_the_benchmark_files(tmp_path):
     (bench / "broken.json").write_text("{")
     text = report.generate(root, tmp_path / "results.md", plots=False)
     speed = text.split("## Speed")[1]
-    same = next(line for line in speed.splitlines() if "`rounds_same.json`" in line and line.startswith("|"))
-    assert "| ccccccc | ddddddd `--cpu_devices=2` | 503 → 297 | **1.69×** | 1.26× | identical query histories" in same
-    paired = next(line for line in speed.splitlines() if "`rounds_paired.json`" in line and line.startswith("|"))
+
+    def row(name):
+        return next(line for line in speed.splitlines() if line.startswith(f"| `{name}`"))
+
+    assert ("| ccccccc | ddddddd `--cpu_devices=2` | 503 → 297 | **1.69×** | 1.26× | identical query histories"
+            in row("rounds_same.json"))
+    paired = row("rounds_paired.json")
     assert f"30: {diff['mean_difference']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]" in paired
     assert f"p = {diff['wilcoxon_p']:.2g}, level" in paired
     assert "- `rounds_paired.json`: baseline_commit_corrected: exported at the start" in speed
-    profile = next(line for line in speed.splitlines() if "`profile.json`" in line and line.startswith("|"))
+    profile = row("profile.json")
     assert "| 4 | 50 | 1 cpu | 40.1 | train 85.3 %, score_space 12.2 %, other 2.5 % |" in profile
     assert "eeeeeee (uncommitted changes)" in profile
-    nao = next(line for line in speed.splitlines() if "`nao/t2_d2.json`" in line and line.startswith("|"))
-    assert "| nao | cpu | 2 | 2 | 100 | 1.03× (41.9/s) | 0.73× (18,997/s) | 2.6 | fffffff |" in nao
+    assert "| nao | cpu | 2 | 2 | 100 | 1.03× (41.9/s) | 0.73× (18,997/s) | 2.6 | fffffff |" in row("nao/t2_d2.json")
     assert "| nao | cpu | 2 | 2 | all 1,000 cells (chunk 100) | | 1.50× (500/s) | 2.6 | fffffff |" in speed
-    gcn = next(line for line in speed.splitlines() if "`gcn_jax_only.json`" in line and line.startswith("|"))
-    assert "| gcn | gpu | no mirror | 1 | 7 | 925 steps/s | 8.5 architectures/s | ? | not recorded |" in gcn
+    assert ("| gcn | gpu | no mirror | 1 | 7 | 925 steps/s | 8.5 architectures/s | ? | not recorded |"
+            in row("gcn_jax_only.json"))
     assert "| gcn | gpu | no mirror | 1 | all 423,624 cells (chunk 16384) | | 211,812 architectures/s |" in speed
     assert "- `profile.json`: `python -m scripts.profile_round`" in speed and "broken.json" not in speed
     # No benchmarks folder: no section.
