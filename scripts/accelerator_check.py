@@ -158,7 +158,7 @@ def main(argv=None):
     output = pathlib.Path(args.output)
     outputs.prepare_output_dir(output.parent)
     record = {"device": throughput.device_description(), "small": args.small,
-              "command": provenance.command_line("scripts.accelerator_check", argv),
+              "command": provenance.command_line("scripts.accelerator_check", argv), "git": provenance.git_state(),
               "load_average_start": throughput.load_average()}
     start = time.perf_counter()
     for name in args.sections:

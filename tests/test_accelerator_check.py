@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from jaxnas.workflows import speed_report
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -40,3 +42,14 @@ def test_small_run_writes_every_section(tmp_path, entry_point):
         assert record["seeds"][name]["ratio_steady"] > 0
     assert record["seeds"]["seeds"] == 2
     assert record["parsec"]["step_seconds"] > 0 and record["parsec"]["compiled_memory_bytes"] > 0
+    assert record["git"]["commit"]
+    # The results document tables every section of it.
+    benchmarks = tmp_path / "results" / speed_report.BENCHMARKS_FOLDER
+    benchmarks.mkdir(parents=True)
+    (benchmarks / "check.json").write_text(out.read_text())
+    speed = "\n".join(speed_report.speed_section(tmp_path / "results"))
+    for name in accelerator_check.PREDICTORS:
+        assert f"| `check.json [{name}]` | {name} | cpu | no mirror | 1 | 8 |" in speed, name
+    for name in ("evolution", "seminas"):
+        assert f"| {name} on {record['seeds']['benchmark']} | 15 | 2 |" in speed, name
+    assert f"| {record['parsec']['channels']} × {record['parsec']['layers']} |" in speed

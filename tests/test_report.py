@@ -254,6 +254,18 @@ def test_speed_section_tabulates_the_benchmark_files(tmp_path):
         "all_cells": {"architectures": 423624, "jax": {"seconds": 2.0, "architectures_per_second": 211812.0,
                                                        "chunk": 16384}},
         "command": "python -m experiments.predictor_throughput --predictor=gcn"}))
+    (bench / "check.json").write_text(json.dumps({
+        "device": {"platform": "gpu", "device_kind": "NVIDIA H100"}, "small": False, "command": "python -m "
+        "scripts.accelerator_check", "git": {"commit": "9" * 40, "dirty": False},
+        "throughput": {"nao": {"device": {"platform": "gpu"}, "torch": None, "jax_batch_devices": 1,
+                               "jax": {"128": {"train_step": {"steps_per_second": 300.0}}}}},
+        "seeds": {"benchmark": "nb201_cifar10", "budget": 150, "seeds": 32,
+                  "evolution": {"one_seed_seconds": {"first": 3.0, "steady": 1.0},
+                                "many_seeds_seconds": {"first": 4.0, "steady": 1.5},
+                                "ratio_steady": 1.5, "ratio_first": 4 / 3}},
+        "parsec": {"channels": 16, "layers": 8, "batch_size": 64, "samples": 4, "supernet_parameters": 1930000,
+                   "step_seconds": 0.0123, "compile_seconds": 40.0, "compiled_memory_bytes": 3 * 2 ** 30,
+                   "peak_device_bytes": None}}))
     (bench / "broken.json").write_text("{")
     text = report.generate(root, tmp_path / "results.md", plots=False)
     speed = text.split("## Speed")[1]
@@ -275,6 +287,12 @@ def test_speed_section_tabulates_the_benchmark_files(tmp_path):
     assert ("| gcn | gpu | no mirror | 1 | 7 | 925 steps/s | 8.5 architectures/s | ? | not recorded |"
             in row("gcn_jax_only.json"))
     assert "| gcn | gpu | no mirror | 1 | all 423,624 cells (chunk 16384) | | 211,812 architectures/s |" in speed
+    assert "| nao | gpu | no mirror | 1 | 128 | 300 steps/s | n/a | ? | 9999999 |" in row("check.json [nao]")
+    assert ("| NVIDIA H100 | evolution on nb201_cifar10 | 150 | 32 | 1.0 | 1.5 | **1.50** | 1.33 | 9999999 |"
+            in row("check.json"))
+    assert ("| `check.json` | NVIDIA H100 | 16 × 8 | 64 | 4 | 1,930,000 | 12.3 | 40.0 | 3,072 | n/a | 9999999 |"
+            in speed)
     assert "- `profile.json`: `python -m scripts.profile_round`" in speed and "broken.json" not in speed
+    assert "- `check.json`: `python -m scripts.accelerator_check`" in speed and "`check.json [nao]`: `" not in speed
     # No benchmarks folder: no section.
     assert "## Speed" not in report.generate(tmp_path / "empty", tmp_path / "empty.md", plots=False)

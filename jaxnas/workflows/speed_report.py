@@ -1,7 +1,7 @@
 """The results document's speed section: every benchmark JSON under ``<runs>/benchmarks``
 as tables, so speed figures, like accuracy figures, are generated rather than copied.
 
-Three kinds of file are recognised by their keys, one table each:
+The kinds of file are recognised by their keys:
 
 * ``scripts.bench_rounds`` -- a search run in a baseline and a current tree (or with extra
   flags) side by side: wall and CPU time ratios, whether the query histories are
@@ -9,7 +9,9 @@ Three kinds of file are recognised by their keys, one table each:
 * ``scripts.profile_round`` -- where one search round's traced time goes, by phase and
   by kind of operation;
 * ``experiments.predictor_throughput`` -- per batch size, JAX's training-step and
-  inference rates, and with the PyTorch mirror JAX's speed over PyTorch's.
+  inference rates, and with the PyTorch mirror JAX's speed over PyTorch's;
+* ``scripts.accelerator_check`` -- its predictors join that table; its seeds-vs-one and
+  PARSEC-step sections get one table each.
 
 Any other JSON with a ``command`` is listed with it. Ratios are within one file: both
 sides ran in the same script, on the same machine, at the same time.
@@ -116,7 +118,7 @@ def _ratio(ratio: Optional[float], rate: Optional[float], unit: str) -> str:
 
 
 def throughput_table(files: list) -> list:
-    lines = ["### Predictor speed, JAX against the PyTorch mirror (`experiments.predictor_throughput`)", "",
+    lines = ["### Predictor speed (`experiments.predictor_throughput`, `scripts.accelerator_check`)", "",
              "Per batch size: JAX's rate / PyTorch's (> 1: JAX faster), the median of interleaved per-round ratios "
              "(outputs checked equal first), and JAX's own rate in brackets; runs without the mirror give JAX's "
              "rate only.", "",
@@ -151,20 +153,63 @@ def throughput_table(files: list) -> list:
 
 def kind_of(data: dict) -> Optional[str]:
     """Which script wrote a benchmark JSON: "bench_rounds", "profile_round", "throughput",
-    "other" (any other with a command) or None."""
+    "accelerator_check", "other" (any other with a command) or None."""
     if "search_seconds" in data and "speedup_search" in data:
         return "bench_rounds"
     if "traced_fraction" in data:
         return "profile_round"
     if "jax" in data and "predictor" in data:
         return "throughput"
+    if "small" in data and any(section in data for section in ("throughput", "seeds", "parsec")):
+        return "accelerator_check"
     return "other" if "command" in data else None
+
+
+def _mb(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value / 2 ** 20:,.0f}"
+
+
+def accelerator_check_tables(files: list) -> list:
+    """The seeds and PARSEC sections of ``scripts.accelerator_check`` outputs (its
+    throughput section joins the predictor speed table)."""
+    lines = ["### Accelerator check: seeds and PARSEC (`scripts.accelerator_check`)", "",
+             "Seeds: wall time of S vmapped seeds against one seed, each search run twice (the second, with the "
+             "program compiled, is the steady state). PARSEC: one training step at the given size, median time, "
+             "XLA's compiled memory for the step and the device's peak memory (MiB).", "",
+             "| file | device | search | budget | S | 1 seed s | S seeds s | S / 1 (steady) | S / 1 (first run) | "
+             "commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, data in files:
+        seeds = data.get("seeds") or {}
+        device = (data.get("device") or {}).get("device_kind", "?") + (" (small sizes)" if data.get("small") else "")
+        for algorithm in ("evolution", "seminas"):
+            if algorithm in seeds:
+                row = seeds[algorithm]
+                lines.append(
+                    f"| `{name}` | {device} | {algorithm} on {seeds.get('benchmark')} | {seeds.get('budget')} | "
+                    f"{seeds.get('seeds')} | {_fmt(row['one_seed_seconds']['steady'], 1)} | "
+                    f"{_fmt(row['many_seeds_seconds']['steady'], 1)} | **{_fmt(row['ratio_steady'])}** | "
+                    f"{_fmt(row['ratio_first'])} | {_commit(data.get('git'))} |")
+    lines += ["", "| file | device | channels × cells | batch | K | parameters | step ms | compile s | compiled MiB "
+              "| peak MiB | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, data in files:
+        step = data.get("parsec")
+        if step:
+            device = (data.get("device") or {}).get("device_kind", "?") + (" (small sizes)" if data.get("small")
+                                                                          else "")
+            lines.append(
+                f"| `{name}` | {device} | {step['channels']} × {step['layers']} | {step['batch_size']} | "
+                f"{step['samples']} | {step['supernet_parameters']:,} | {_fmt(1e3 * step['step_seconds'], 1)} | "
+                f"{_fmt(step['compile_seconds'], 1)} | {_mb(step.get('compiled_memory_bytes'))} | "
+                f"{_mb(step.get('peak_device_bytes'))} | {_commit(data.get('git'))} |")
+    return lines + [""]
 
 
 def speed_section(root: pathlib.Path) -> list:
     """Markdown lines of the speed section for ``root / benchmarks`` (none when empty)."""
     folder = root / BENCHMARKS_FOLDER
-    groups: dict = {"bench_rounds": [], "profile_round": [], "throughput": [], "other": []}
+    groups: dict = {"bench_rounds": [], "profile_round": [], "throughput": [], "accelerator_check": [], "other": []}
+    sources = []  # (name, data) of every recognised file
     for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(path.read_text())
@@ -172,9 +217,16 @@ def speed_section(root: pathlib.Path) -> list:
             print(f"skipping {path}: {err}", file=sys.stderr)
             continue
         kind = kind_of(data) if isinstance(data, dict) else None
-        if kind:
-            groups[kind].append((str(path.relative_to(folder)), data))
-    if not any(groups.values()):
+        if not kind:
+            continue
+        name = str(path.relative_to(folder))
+        sources.append((name, data))
+        groups[kind].append((name, data))
+        if kind == "accelerator_check":  # each predictor it measured joins the predictor speed table
+            groups["throughput"] += [(f"{name} [{predictor}]", {**measured, "predictor": predictor,
+                                                                "git": data.get("git")})
+                                     for predictor, measured in (data.get("throughput") or {}).items()]
+    if not sources:
         return []
     lines = ["## Speed", "",
              f"Generated from the JSON files under `{folder}`; each file's command is listed at the end of this "
@@ -185,10 +237,11 @@ def speed_section(root: pathlib.Path) -> list:
         lines += profile_round_table(groups["profile_round"])
     if groups["throughput"]:
         lines += throughput_table(groups["throughput"])
-    files = [file for kind in groups for file in groups[kind]]
-    lines += ["**Commands**", ""] + [f"- `{name}`: `{data.get('command', '?')}`" for name, data in files] + [""]
+    if groups["accelerator_check"]:
+        lines += accelerator_check_tables(groups["accelerator_check"])
+    lines += ["**Commands**", ""] + [f"- `{name}`: `{data.get('command', '?')}`" for name, data in sources] + [""]
     # Provenance notes added to a file after its run (keys ending _corrected or _because).
-    notes = [f"- `{name}`: {key}: {value}" for name, data in files for key, value in data.items()
+    notes = [f"- `{name}`: {key}: {value}" for name, data in sources for key, value in data.items()
              if key.endswith(("_corrected", "_because"))]
     lines += (["**Notes**", ""] + notes + [""]) if notes else []
     return lines
