@@ -169,6 +169,10 @@ def _mb(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value / 2 ** 20:,.0f}"
 
 
+def _check_device(data: dict) -> str:
+    return (data.get("device") or {}).get("device_kind", "?") + (" (small sizes)" if data.get("small") else "")
+
+
 def accelerator_check_tables(files: list) -> list:
     """The seeds and PARSEC sections of ``scripts.accelerator_check`` outputs (its
     throughput section joins the predictor speed table)."""
@@ -181,7 +185,7 @@ def accelerator_check_tables(files: list) -> list:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, data in files:
         seeds = data.get("seeds") or {}
-        device = (data.get("device") or {}).get("device_kind", "?") + (" (small sizes)" if data.get("small") else "")
+        device = _check_device(data)
         for algorithm in ("evolution", "seminas"):
             if algorithm in seeds:
                 row = seeds[algorithm]
@@ -195,8 +199,7 @@ def accelerator_check_tables(files: list) -> list:
     for name, data in files:
         step = data.get("parsec")
         if step:
-            device = (data.get("device") or {}).get("device_kind", "?") + (" (small sizes)" if data.get("small")
-                                                                          else "")
+            device = _check_device(data)
             lines.append(
                 f"| `{name}` | {device} | {step['channels']} × {step['layers']} | {step['batch_size']} | "
                 f"{step['samples']} | {step['supernet_parameters']:,} | {_fmt(1e3 * step['step_seconds'], 1)} | "
