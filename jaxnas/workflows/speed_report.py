@@ -19,6 +19,7 @@ sides ran in the same script, on the same machine, at the same time.
 
 from __future__ import annotations
 
+import collections
 import json
 import pathlib
 import statistics
@@ -127,27 +128,23 @@ def throughput_table(files: list) -> list:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, data in files:
         torch = data.get("torch") or {}
+        # The cells every row of this file shares, before the batch and after the rates.
+        first = (f"| `{name}` | {data.get('predictor')} | {(data.get('device') or {}).get('platform', '?')} | "
+                 f"{torch.get('threads', 'no mirror')} | {data.get('jax_batch_devices', 1)} |")
+        last = f"{_load(data.get('load_average_start'))} | {_commit(data.get('git'))} |"
         for batch in sorted(data.get("jax", {}), key=int):
             row = data["jax"][batch]
             ratio = row.get("speedup_over_torch") or {}
             steps = (row.get("train_step") or {}).get("steps_per_second")
             archs = (row.get("inference") or {}).get("architectures_per_second")
-            lines.append(
-                f"| `{name}` | {data.get('predictor')} | {(data.get('device') or {}).get('platform', '?')} | "
-                f"{torch.get('threads', 'no mirror')} | {data.get('jax_batch_devices', 1)} | {batch} | "
-                f"{_ratio(ratio.get('train_step'), steps, 'steps')} | "
-                f"{_ratio(ratio.get('inference'), archs, 'architectures')} | {_load(data.get('load_average_start'))} | "
-                f"{_commit(data.get('git'))} |")
+            lines.append(f"{first} {batch} | {_ratio(ratio.get('train_step'), steps, 'steps')} | "
+                         f"{_ratio(ratio.get('inference'), archs, 'architectures')} | {last}")
         every = data.get("all_cells") or {}
         if "jax" in every:
             jax_all, torch_all = every["jax"], every.get("torch")
             ratio = torch_all["seconds"] / jax_all["seconds"] if torch_all else None
-            lines.append(
-                f"| `{name}` | {data.get('predictor')} | {(data.get('device') or {}).get('platform', '?')} | "
-                f"{torch.get('threads', 'no mirror')} | {data.get('jax_batch_devices', 1)} | all "
-                f"{every.get('architectures', 0):,} cells (chunk {jax_all.get('chunk')}) | | "
-                f"{_ratio(ratio, jax_all.get('architectures_per_second'), 'architectures')} | "
-                f"{_load(data.get('load_average_start'))} | {_commit(data.get('git'))} |")
+            lines.append(f"{first} all {every.get('architectures', 0):,} cells (chunk {jax_all.get('chunk')}) | | "
+                         f"{_ratio(ratio, jax_all.get('architectures_per_second'), 'architectures')} | {last}")
     return lines + [""]
 
 
@@ -211,7 +208,7 @@ def accelerator_check_tables(files: list) -> list:
 def speed_section(root: pathlib.Path) -> list:
     """Markdown lines of the speed section for ``root / benchmarks`` (none when empty)."""
     folder = root / BENCHMARKS_FOLDER
-    groups: dict = {"bench_rounds": [], "profile_round": [], "throughput": [], "accelerator_check": [], "other": []}
+    groups = collections.defaultdict(list)  # kind -> (name, data) of the files it tables
     sources = []  # (name, data) of every recognised file
     for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
         try:
@@ -224,7 +221,8 @@ def speed_section(root: pathlib.Path) -> list:
             continue
         name = str(path.relative_to(folder))
         sources.append((name, data))
-        groups[kind].append((name, data))
+        if kind != "other":  # listed by its command only
+            groups[kind].append((name, data))
         if kind == "accelerator_check":  # each predictor it measured joins the predictor speed table
             groups["throughput"] += [(f"{name} [{predictor}]", {**measured, "predictor": predictor,
                                                                 "git": data.get("git")})
