@@ -11,7 +11,10 @@ results already exist are skipped, so an interrupted plan continues where it sto
 ``--list`` prints the commands instead of running them; ``--only=REGEX`` selects steps by
 folder name. Commands run under ``nice -n 10`` (``--nice``). With
 ``--checkpoints=DIR`` the searches and predictor evaluations save their progress under
-DIR and a killed plan, started again, resumes each from where it stopped.
+DIR and a killed plan, started again, resumes each from where it stopped. With
+``--seeds_per_part=N`` each search runs as parts of N seeds, one after another, merged
+into the step's results.json once all are done (seeds do not interact, so the merged file
+holds what one run of all the seeds gives; it records each part's command and commit).
 
 Tuning chooses (on tuning seeds only) what the defaults need: regularised evolution's
 population and tournament sizes, and the supervised GCN's regression targets. The
@@ -38,6 +41,10 @@ flags.DEFINE_bool("tables", False, "Print the tuning tables from finished runs (
 flags.DEFINE_string("only", None, "Run only steps whose folder matches this regular expression.")
 flags.DEFINE_string("checkpoints", None, "Checkpoint root: each search and predictor evaluation saves its progress "
                     "in CHECKPOINTS/FOLDER and resumes from what is there (default: no checkpoints).")
+flags.DEFINE_integer("seeds_per_part", None, "Run each search as parts of this many seeds (folders FOLDER/seed_parts/"
+                     "seeds_A-B, each skipped when done) and merge them into FOLDER/results.json: a long run "
+                     "then lands in pieces that each fit in one sitting (default: every search in one piece).",
+                     lower_bound=1)
 flags.DEFINE_integer("nice", 10, "Niceness of the commands (0 = not niced).", lower_bound=0)
 
 
@@ -46,7 +53,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     options = results_plan_workflow.Options(stage=FLAGS.stage, runs=FLAGS.runs, list_commands=FLAGS.list,
                                             tables=FLAGS.tables, only=FLAGS.only, nice=FLAGS.nice,
-                                            checkpoints=FLAGS.checkpoints)
+                                            checkpoints=FLAGS.checkpoints, seeds_per_part=FLAGS.seeds_per_part)
     try:
         failed = results_plan_workflow.run(options)
     except workflows.UsageError as err:

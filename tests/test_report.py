@@ -117,8 +117,14 @@ def test_report_notes_identical_searches_and_algorithm_counters(tmp_path):
     for name, data in runs.items():
         _write(root, name, data)
     _write(root, results_plan.SUPERNET, {"steps": 3})  # its weak-label file is not committed
+    part = f"nb201_cifar10/assessor_paper/{results_plan.SEED_PARTS}/seeds_0-4"
+    _write(root, part, _search("assessor", values, range(5), preset="paper"))
     text = report.generate(root, tmp_path / "results.md", plots=False)
-    assert f"`{results_plan.SUPERNET}`" not in text.split("## Not run")[1]
+    not_run = text.split("## Not run")[1]
+    assert f"`{results_plan.SUPERNET}`" not in not_run
+    # A search landing in seed parts: listed as not run, with the parts done; no row of its own.
+    assert "`nb201_cifar10/assessor_paper` (seed parts done: 0–4)" in not_run
+    assert part not in text
     same = [line for line in text.splitlines() if "asked the same architectures" in line]
     # Only the pair with equal histories on the same seeds: not the reversed one.
     assert len(same) == 1 and "seminas (default)" in same[0] and "seminas (paper)" in same[0]
@@ -296,3 +302,62 @@ def test_speed_section_tabulates_the_benchmark_files(tmp_path):
     assert "- `check.json`: `python -m scripts.accelerator_check`" in speed and "`check.json [nao]`: `" not in speed
     # No benchmarks folder: no section.
     assert "## Speed" not in report.generate(tmp_path / "empty", tmp_path / "empty.md", plots=False)
+
+
+def test_plan_runs_a_search_in_seed_parts_and_merges_them_into_one_run(tmp_path):
+    """--seeds_per_part: the parts' merged results.json holds what one run of all the seeds
+    writes (per-seed values equal, summaries recomputed), records each part, and is the
+    only run the report reads from the folder."""
+    from jaxnas import presets, search
+    from jaxnas.search import runner
+    from jaxnas.workflows import search as search_workflow
+
+    args = ("--benchmark=nb201_synthetic", "--algorithm=evolution", "--budget=20", "--report_at=10,20", "--seeds=3",
+            "--seed=0")
+    step = results_plan.Step("evo", "experiments.search", args)
+    parts = step.seed_parts(2)
+    assert [p.folder for p in parts] == ["evo/seed_parts/seeds_0-1", "evo/seed_parts/seeds_2-2"]
+    assert step.seed_parts(3) == [] and step.seed_parts(None) == []
+    assert results_plan.Step("p", "experiments.predictor_eval", args).seed_parts(1) == []
+    root = tmp_path / "runs"
+    messages = []
+    assert results_plan.run_steps([step], root, niceness=0, log=messages.append, seeds_per_part=2) == []
+    assert any("merged 2 seed parts" in m for m in messages)
+    merged = json.loads((root / "evo" / "results.json").read_text())
+
+    options = search_workflow.Options(
+        benchmark="nb201_synthetic", algorithm="evolution", budget=20, seeds=3, seed=0, output_dir=str(tmp_path / "whole"),
+        data_dir=None, nb101_tfrecord=None, report_at=["10", "20"], max_steps=None, num_devices=None,
+        checkpoint_dir=None, checkpoint_every_steps=None, resume=False, overwrite=False, preset="default",
+        command="whole")
+    config = lambda benchmark: presets.config(search.config_class("evolution"), benchmark, "default")  # noqa: E731
+    assert search_workflow.run(options, config, lambda: None) == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    for key in ("seeds", "seed_list", "ledger", "budget_reached", "short_of_budget", "config", "benchmark_info"):
+        assert merged[key] == whole[key], key
+    for stats, expected in [(merged["final"], whole["final"])] + [
+            (merged["at_queries"][q], whole["at_queries"][q]) for q in ("10", "20")]:
+        assert stats["per_seed"] == expected["per_seed"]
+        for name in ("mean", "std", "sem", "median", "fraction_at_optimum"):
+            assert stats[name] == pytest.approx(expected[name], rel=1e-6, abs=1e-9), name
+    for name in ("mean", "std"):
+        np.testing.assert_allclose(merged["curve"][name], whole["curve"][name], rtol=1e-5, atol=1e-6)
+    assert merged["regret"] == pytest.approx(whole["regret"], rel=1e-6, abs=1e-9)
+    assert merged["command"].startswith("python -m experiments.search") and "--seeds=3 --seed=0" in merged["command"]
+    recorded = merged["git"]["seed_parts"]
+    assert [p["seeds"] for p in recorded] == [[0, 1], [2]]
+    assert "--seeds=1 --seed=2" in recorded[1]["command"]
+    assert merged["wall_seconds"] == pytest.approx(sum(p["wall_seconds"] for p in recorded))
+
+    runs, _ = report.load_runs(root)
+    assert [str(run.path) for run in runs] == ["evo"]
+    assert report.commit_of(merged["git"]).endswith("(2 seed parts)")
+    first, second = (json.loads((root / p.folder / "results.json").read_text()) for p in parts)
+    with pytest.raises(runner.SeedPartsError, match="overlap"):
+        runner.merge_seed_parts([first, first], "c")
+    with pytest.raises(runner.SeedPartsError, match="budget"):
+        runner.merge_seed_parts([first, {**second, "budget": 30}], "c")
+    # A step still waiting for parts is listed with those done.
+    (root / "evo" / "results.json").unlink()
+    assert results_plan.run_steps([step], root, niceness=0, log=messages.append, seeds_per_part=2) == []
+    assert "done already: evo/seed_parts/seeds_2-2" in messages

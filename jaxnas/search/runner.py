@@ -135,6 +135,88 @@ class SearchResult:
         return self.curve[:, queries - 1]
 
 
+class SeedPartsError(ValueError):
+    """Seed parts that are not parts of one run (other settings, overlapping seeds)."""
+
+
+# results.json keys made per run (merged below); every other key must agree across parts.
+_PER_RUN_KEYS = {"seeds", "seed_list", "curve", "final", "regret", "ledger", "at_queries", "budget_reached",
+                 "short_of_budget", "wall_seconds", "algorithm_diagnostics", "command", "git"}
+
+
+def merge_seed_parts(parts: Sequence[dict], command: str) -> dict:
+    """One results.json from search runs of the same settings on disjoint seeds (e.g.
+    seeds 0-4, 5-9, ... run one after another), as the run of all their seeds would
+    write it: per-seed values concatenated in seed order and the summaries recomputed
+    from them (the mean/std curve pooled from the parts' means and stds). ``command``
+    is the command of the whole run; ``git.seed_parts`` records each part's seeds,
+    command, git state and wall time, and ``wall_seconds`` is their sum. Seeds do not
+    interact (see the module docstring), so each seed's values are those the whole run
+    gives it on the same code. Raises SeedPartsError for parts that differ in anything
+    but their seeds, or share a seed."""
+    if not parts:
+        raise SeedPartsError("no seed parts to merge")
+    parts = sorted(parts, key=lambda part: part["seed_list"][0])
+    first = parts[0]
+    for part in parts[1:]:
+        differ = sorted(key for key in set(first) | set(part)
+                        if key not in _PER_RUN_KEYS and first.get(key) != part.get(key))
+        if differ:
+            raise SeedPartsError(f"seed parts {first['seed_list']} and {part['seed_list']} differ in {differ}: "
+                                 "not parts of one run")
+    seeds = [s for part in parts for s in part["seed_list"]]
+    if len(set(seeds)) != len(seeds):
+        raise SeedPartsError(f"seed parts overlap: seeds {seeds}")
+    optimum = first["regret"]["optimum"]
+    per_seed = lambda get: [v for part in parts for v in get(part)]
+    final = np.asarray(per_seed(lambda p: p["final"]["per_seed"]), np.float64)
+    std = lambda a: float(np.std(a, ddof=1)) if len(a) > 1 else 0.0
+    counts = np.asarray([len(part["seed_list"]) for part in parts], np.float64)[:, None]
+    means = np.asarray([part["curve"]["mean"] for part in parts], np.float64)
+    stds = np.asarray([part["curve"]["std"] for part in parts], np.float64)
+    mean = (counts * means).sum(0) / counts.sum()
+    squares = ((counts - 1) * stds**2 + counts * (means - mean) ** 2).sum(0)
+    ledgers = [part["ledger"] for part in parts]
+    out = {key: value for key, value in first.items() if key not in _PER_RUN_KEYS}
+    out.update({
+        "budget_reached": all(part["budget_reached"] for part in parts),
+        "short_of_budget": {name: per_seed(lambda p: p["short_of_budget"][name]) for name in ("seeds", "queries")},
+        "seeds": len(seeds),
+        "seed_list": seeds,
+        "curve": {"queries": first["curve"]["queries"], "mean": _floats(mean),
+                  "std": _floats(np.sqrt(squares / max(len(seeds) - 1, 1)))},
+        "final": {**metrics.summary(final, optimum), "per_seed": _floats(final)},
+        "regret": {"optimum": optimum, "mean": float(np.mean(optimum - final)), "std": std(optimum - final)},
+        "ledger": {
+            "queries_per_seed": per_seed(lambda p: p["ledger"]["queries_per_seed"]),
+            "steps_per_seed": per_seed(lambda p: p["ledger"]["steps_per_seed"]),
+            "budget_reached_all_seeds": all(ledger["budget_reached_all_seeds"] for ledger in ledgers),
+            "history": per_seed(lambda p: p["ledger"]["history"]),
+        },
+        "at_queries": {},
+        "wall_seconds": float(sum(part["wall_seconds"] for part in parts)),
+        "command": command,
+    })
+    for q in first["at_queries"]:
+        values = per_seed(lambda p: p["at_queries"][q]["per_seed"])
+        out["at_queries"][q] = {**metrics.summary(values, optimum), "per_seed": values}
+    if "algorithm_diagnostics" in first:
+        out["algorithm_diagnostics"] = {}
+        for name in first["algorithm_diagnostics"]:
+            values = per_seed(lambda p: p["algorithm_diagnostics"][name]["per_seed"])
+            out["algorithm_diagnostics"][name] = {"mean": float(np.mean(values)), "per_seed": values}
+    gits = [part.get("git") or {} for part in parts]
+    commits = {git.get("commit") for git in gits}
+    dirty = [git.get("dirty") for git in gits]
+    out["git"] = {
+        "commit": commits.pop() if len(commits) == 1 else None,
+        "dirty": True if True in dirty else (None if None in dirty else False),
+        "seed_parts": [{"seeds": part["seed_list"], "command": part["command"], "git": git,
+                        "wall_seconds": part["wall_seconds"]} for part, git in zip(parts, gits)],
+    }
+    return out
+
+
 def _log_progress(name, benchmark, states, limit, counts, budget, seconds, num_seeds, pace=None):
     """One progress line; ``pace`` (queries, seconds) spent by this process so far gives an
     estimate of the time left (low for a predictor-guided search, whose first round is

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from jaxnas import metrics, outputs
-from jaxnas.workflows import RunError, speed_report
+from jaxnas.workflows import RunError, results_plan, speed_report
 
 BENCHMARK_ORDER = ("nb201_cifar10", "nbgraph_cora", "nb101_subset")
 LABEL_ORDER = (20, 50, 100)
@@ -69,6 +69,8 @@ def load_runs(root: pathlib.Path) -> tuple[list, list]:
     """(runs on evaluation seeds, runs on tuning seeds) of every parseable results.json."""
     runs, tuning = [], []
     for path in sorted(root.rglob("results.json")):
+        if results_plan.SEED_PARTS in path.relative_to(root).parts:
+            continue  # a seed part: the merged results.json beside seed_parts/ holds it
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -346,6 +348,11 @@ def parsec_section(runs: list, ids: RunIndex) -> list:
 def commit_of(git: dict) -> str:
     """A results.json's code: its commit, or for a run resumed on other code each part's
     commit and first step; flagged when uncommitted changes were part of it."""
+    if git.get("seed_parts"):  # run as parts on disjoint seeds: each part's code
+        parts = git["seed_parts"]
+        if len({commit_of(part["git"]) for part in parts}) > 1:
+            return "; ".join(f"{commit_of(part['git'])} for seeds {_seed_range(part['seeds'])}" for part in parts)
+        return f"{commit_of(parts[0]['git'])} ({len(parts)} seed parts)"
     commits = [((part.get("git") or {}).get("commit"), part.get("from_step", 0)) for part in git.get("parts", [])]
     if len({commit for commit, _ in commits}) > 1:
         text = ", ".join(f"{(commit or 'not recorded')[:12]} from step {step}" for commit, step in commits)
@@ -404,16 +411,19 @@ def not_run_section(root: pathlib.Path) -> list:
     ``root``: what the document does not show, so a missing row is never mistaken for a
     left-out one. (A step's other outputs, e.g. the supernet's weak-label file, are not
     committed, so they cannot mark it.)"""
-    from jaxnas.workflows import results_plan  # noqa: PLC0415 - the plan is only needed here
-
     missing = [step for step in results_plan.evaluation_steps() if not (root / step.folder / "results.json").exists()]
     if not missing:
         return []
     lines = ["## Not run", "",
              f"{len(missing)} of the evaluation plan's {len(results_plan.evaluation_steps())} steps have no results "
              f"under `{root}`; their rows are absent above. Each runs with "
-             "`python -m experiments.results_plan --stage=evaluation --only=FOLDER`.", ""]
-    lines += [f"- `{step.folder}`" for step in missing]
+             "`python -m experiments.results_plan --stage=evaluation --only=FOLDER` (a long search in parts: "
+             "add `--seeds_per_part=N`).", ""]
+    for step in missing:
+        done = sorted((json.loads(path.read_text())["seed_list"] for path in
+                       (root / step.folder / results_plan.SEED_PARTS).glob("*/results.json")), key=lambda s: s[0])
+        parts = f" (seed parts done: {', '.join(_seed_range(seeds) for seeds in done)})" if done else ""
+        lines.append(f"- `{step.folder}`{parts}")
     return lines + [""]
 
 

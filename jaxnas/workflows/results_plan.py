@@ -31,6 +31,7 @@ class Options:
     only: Optional[str]  # run only steps whose folder matches this regular expression
     nice: int  # niceness of the commands (0: not niced)
     checkpoints: Optional[str] = None  # checkpoint root: resumable searches and predictor evaluations
+    seeds_per_part: Optional[int] = None  # searches run as parts of this many seeds, then merged
 
 
 EVALUATION_SEEDS = ("--seeds=20", "--seed=0")
@@ -49,6 +50,7 @@ SUPERNET = "supernet_nb201"  # folder of the NB201 supernet's weak_labels.npz (A
 
 
 RESUMABLE = ("experiments.search", "experiments.predictor_eval")  # entry points with --checkpoint_dir/--resume
+SEED_PARTS = "seed_parts"  # subfolder of a search run made in seed parts (the report reads the merged file)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +71,22 @@ class Step:
             if folder.is_dir() and any(folder.iterdir()):
                 args.append("--resume")
         return [sys.executable, "-m", self.module, *args, f"--output_dir={root / self.folder}"]
+
+    def seed_parts(self, seeds_per_part: Optional[int]) -> list:
+        """The steps that run this search's seeds ``seeds_per_part`` at a time (folders
+        FOLDER/seed_parts/seeds_A-B); [] when it is not a search or fits in one part."""
+        values = dict(arg[2:].split("=", 1) for arg in self.args if arg.startswith("--seed"))
+        if not seeds_per_part or self.module != "experiments.search" or int(values["seeds"]) <= seeds_per_part:
+            return []
+        first, total = int(values["seed"]), int(values["seeds"])
+        parts = []
+        for start in range(first, first + total, seeds_per_part):
+            count = min(seeds_per_part, first + total - start)
+            args = tuple(a for a in self.args if not a.startswith(("--seeds=", "--seed=")))
+            parts.append(dataclasses.replace(
+                self, folder=f"{self.folder}/{SEED_PARTS}/seeds_{start}-{start + count - 1}",
+                args=(*args, f"--seeds={count}", f"--seed={start}")))
+        return parts
 
 
 def _search(folder, benchmark, algorithm, budget, report_at, *extra, needs=()):
@@ -231,20 +249,15 @@ def _done(root: pathlib.Path, step: Step) -> bool:
 
 
 def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print,
-              checkpoints: Optional[pathlib.Path] = None) -> list:
+              checkpoints: Optional[pathlib.Path] = None, seeds_per_part: Optional[int] = None) -> list:
     """Runs the steps not yet done, in order (resumably with ``checkpoints``, see
-    :meth:`Step.command`); returns the folders of the failed ones."""
+    :meth:`Step.command`); returns the folders of the failed ones. With ``seeds_per_part``
+    a search runs as parts of that many seeds (:meth:`Step.seed_parts`), each skipped
+    when done, and their results are merged into the step's results.json."""
     failed = []
     by_folder = {step.folder: step for step in steps}
-    for step in steps:
-        if _done(root, step):
-            log(f"done already: {step.folder}")
-            continue
-        missing = [need for need in step.needs if need in failed or (need in by_folder and not _done(root, by_folder[need]))]
-        if missing:
-            log(f"skipped {step.folder}: needs {missing}")
-            failed.append(step.folder)
-            continue
+
+    def run_command(step: Step) -> bool:
         command = step.command(root, checkpoints)
         if niceness:
             command = ["nice", "-n", str(niceness), *command]
@@ -255,10 +268,42 @@ def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print,
         with open(log_path, "w") as out:
             rc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
         log(f"  {'ok' if rc == 0 else f'FAILED (exit {rc}, see {log_path})'} in {time.perf_counter() - start:.0f} s")
-        if rc != 0:
+        return rc == 0
+
+    for step in steps:
+        if _done(root, step):
+            log(f"done already: {step.folder}")
+            continue
+        missing = [need for need in step.needs if need in failed or (need in by_folder and not _done(root, by_folder[need]))]
+        if missing:
+            log(f"skipped {step.folder}: needs {missing}")
             failed.append(step.folder)
+            continue
+        parts = step.seed_parts(seeds_per_part)
+        if not parts:
+            if not run_command(step):
+                failed.append(step.folder)
+            continue
+        for part in parts:
+            if _done(root, part):
+                log(f"done already: {part.folder}")
+            elif not run_command(part):
+                failed.append(part.folder)
+                break
+        else:
+            merge_parts(step, parts, root)
+            log(f"  merged {len(parts)} seed parts into {root / step.folder / step.output}")
     return failed
 
+
+def merge_parts(step: Step, parts: list, root: pathlib.Path) -> None:
+    """Writes the step's results.json from its finished seed parts' results."""
+    from jaxnas import outputs
+    from jaxnas.search import runner
+
+    results = [json.loads((root / part.folder / part.output).read_text()) for part in parts]
+    command = shlex.join(["python", *step.command(root)[1:]])
+    outputs.write_json(root / step.folder / step.output, runner.merge_seed_parts(results, command))
 
 
 def run(options: Options) -> list:
@@ -278,10 +323,12 @@ def run(options: Options) -> list:
         steps = [s for s in steps if pattern.search(s.folder)]
     if options.list_commands:
         for step in steps:
-            mark = "done" if _done(root, step) else "todo"
-            print(f"[{mark}] {shlex.join(['python', *step.command(root, checkpoints)[1:]])}")
+            for each in [step] + ([] if _done(root, step) else step.seed_parts(options.seeds_per_part)):
+                mark = "done" if _done(root, each) else "todo"
+                indent = "  " if each is not step else ""
+                print(f"{indent}[{mark}] {shlex.join(['python', *each.command(root, checkpoints)[1:]])}")
         return []
-    failed = run_steps(steps, root, options.nice, checkpoints=checkpoints)
+    failed = run_steps(steps, root, options.nice, checkpoints=checkpoints, seeds_per_part=options.seeds_per_part)
     if not failed and options.stage == "evaluation":
         print(f"all done: python -m experiments.report --runs={root} --out=docs/results.md")
     return failed
