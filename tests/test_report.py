@@ -357,7 +357,13 @@ def test_plan_runs_a_search_in_seed_parts_and_merges_them_into_one_run(tmp_path)
         runner.merge_seed_parts([first, first], "c")
     with pytest.raises(runner.SeedPartsError, match="budget"):
         runner.merge_seed_parts([first, {**second, "budget": 30}], "c")
-    # A step still waiting for parts is listed with those done.
+    # Finished parts are not run again; parts of different runs fail the step, loudly.
     (root / "evo" / "results.json").unlink()
     assert results_plan.run_steps([step], root, niceness=0, log=messages.append, seeds_per_part=2) == []
     assert "done already: evo/seed_parts/seeds_2-2" in messages
+    (root / "evo" / "results.json").unlink()
+    (root / parts[1].folder / "results.json").write_text(json.dumps({**second, "budget": 30}))
+    assert results_plan.run_steps([step], root, niceness=0, log=messages.append, seeds_per_part=2) == ["evo"]
+    assert "differ in ['budget']" in messages[-1] and not (root / "evo" / "results.json").exists()
+    mixed = {"seed_parts": [{"seeds": [0, 1], "git": {"commit": "a" * 40}}, {"seeds": [2], "git": {"commit": "b" * 40}}]}
+    assert report.commit_of(mixed) == f"{'a' * 12} for seeds 0–1; {'b' * 12} for seeds 2"

@@ -75,10 +75,12 @@ class Step:
     def seed_parts(self, seeds_per_part: Optional[int]) -> list:
         """The steps that run this search's seeds ``seeds_per_part`` at a time (folders
         FOLDER/seed_parts/seeds_A-B); [] when it is not a search or fits in one part."""
-        values = dict(arg[2:].split("=", 1) for arg in self.args if arg.startswith("--seed"))
-        if not seeds_per_part or self.module != "experiments.search" or int(values["seeds"]) <= seeds_per_part:
+        if not seeds_per_part or self.module != "experiments.search":
             return []
-        first, total = int(values["seed"]), int(values["seeds"])
+        values = dict(arg[2:].split("=", 1) for arg in self.args if arg.startswith(("--seeds=", "--seed=")))
+        if "seeds" not in values or int(values["seeds"]) <= seeds_per_part:
+            return []  # (the plan's searches all name their seeds)
+        first, total = int(values.get("seed", 0)), int(values["seeds"])
         parts = []
         for start in range(first, first + total, seeds_per_part):
             count = min(seeds_per_part, first + total - start)
@@ -291,13 +293,18 @@ def run_steps(steps: list, root: pathlib.Path, niceness: int, log=print,
                 failed.append(part.folder)
                 break
         else:
-            merge_parts(step, parts, root)
-            log(f"  merged {len(parts)} seed parts into {root / step.folder / step.output}")
+            try:
+                merge_parts(step, parts, root)
+                log(f"  merged {len(parts)} seed parts into {root / step.folder / step.output}")
+            except ValueError as err:  # runner.SeedPartsError, an unreadable part
+                log(f"  FAILED to merge the seed parts of {step.folder}: {err}")
+                failed.append(step.folder)
     return failed
 
 
 def merge_parts(step: Step, parts: list, root: pathlib.Path) -> None:
-    """Writes the step's results.json from its finished seed parts' results."""
+    """Writes the step's results.json from its finished seed parts' results (raises
+    runner.SeedPartsError for parts that are not of one run)."""
     from jaxnas import outputs
     from jaxnas.search import runner
 
