@@ -49,8 +49,14 @@ def git_of_parts(git: dict, parts: Sequence[dict]) -> dict:
     part's state is unknown and none was dirty)."""
     if len(parts) <= 1:
         return git
-    dirty = [(part.get("git") or {}).get("dirty") for part in parts]
-    return {**git, "dirty": True if True in dirty else (None if None in dirty else False), "parts": list(parts)}
+    return {**git, "dirty": any_dirty([part.get("git") or {} for part in parts]), "parts": list(parts)}
+
+
+def any_dirty(gits: Sequence[dict]) -> Optional[bool]:
+    """``dirty`` of a result made by several git states: True if any ran on uncommitted
+    changes, None if one's state is unknown and none was dirty, else False."""
+    dirty = [git.get("dirty") for git in gits]
+    return True if True in dirty else (None if None in dirty else False)
 
 
 def run_record(config: Any, benchmark: str, preset: str = "default", data_dir: Optional[str] = None) -> dict:

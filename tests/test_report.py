@@ -119,6 +119,9 @@ def test_report_notes_identical_searches_and_algorithm_counters(tmp_path):
     _write(root, results_plan.SUPERNET, {"steps": 3})  # its weak-label file is not committed
     part = f"nb201_cifar10/assessor_paper/{results_plan.SEED_PARTS}/seeds_0-4"
     _write(root, part, _search("assessor", values, range(5), preset="paper"))
+    broken = root / f"nb201_cifar10/assessor_paper/{results_plan.SEED_PARTS}/seeds_5-9"
+    broken.mkdir(parents=True)
+    (broken / "results.json").write_text("{not json")  # an interrupted copy: skipped, not fatal
     text = report.generate(root, tmp_path / "results.md", plots=False)
     not_run = text.split("## Not run")[1]
     assert f"`{results_plan.SUPERNET}`" not in not_run

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from jaxnas import checkpoint, distributed, metrics, progress
+from jaxnas import checkpoint, distributed, metrics, progress, provenance
 from jaxnas.benchmarks import ledger as ledger_lib
 from jaxnas.benchmarks.base import Benchmark
 from jaxnas.search.base import SearchAlgorithm
@@ -176,7 +176,6 @@ def merge_seed_parts(parts: Sequence[dict], command: str) -> dict:
     stds = np.asarray([part["curve"]["std"] for part in parts], np.float64)
     mean = (counts * means).sum(0) / counts.sum()
     squares = ((counts - 1) * stds**2 + counts * (means - mean) ** 2).sum(0)
-    ledgers = [part["ledger"] for part in parts]
     out = {key: value for key, value in first.items() if key not in _PER_RUN_KEYS}
     out.update({
         "budget_reached": all(part["budget_reached"] for part in parts),
@@ -190,7 +189,7 @@ def merge_seed_parts(parts: Sequence[dict], command: str) -> dict:
         "ledger": {
             "queries_per_seed": per_seed(lambda p: p["ledger"]["queries_per_seed"]),
             "steps_per_seed": per_seed(lambda p: p["ledger"]["steps_per_seed"]),
-            "budget_reached_all_seeds": all(ledger["budget_reached_all_seeds"] for ledger in ledgers),
+            "budget_reached_all_seeds": all(p["ledger"]["budget_reached_all_seeds"] for p in parts),
             "history": per_seed(lambda p: p["ledger"]["history"]),
         },
         "at_queries": {},
@@ -207,10 +206,9 @@ def merge_seed_parts(parts: Sequence[dict], command: str) -> dict:
             out["algorithm_diagnostics"][name] = {"mean": float(np.mean(values)), "per_seed": values}
     gits = [part.get("git") or {} for part in parts]
     commits = {git.get("commit") for git in gits}
-    dirty = [git.get("dirty") for git in gits]
     out["git"] = {
         "commit": commits.pop() if len(commits) == 1 else None,
-        "dirty": True if True in dirty else (None if None in dirty else False),
+        "dirty": provenance.any_dirty(gits),
         "seed_parts": [{"seeds": part["seed_list"], "command": part["command"], "git": git,
                         "wall_seconds": part["wall_seconds"]} for part, git in zip(parts, gits)],
     }

@@ -420,11 +420,20 @@ def not_run_section(root: pathlib.Path) -> list:
              "`python -m experiments.results_plan --stage=evaluation --only=FOLDER` (a long search in parts: "
              "add `--seeds_per_part=N`).", ""]
     for step in missing:
-        done = sorted((json.loads(path.read_text())["seed_list"] for path in
-                       (root / step.folder / results_plan.SEED_PARTS).glob("*/results.json")), key=lambda s: s[0])
+        done = sorted((seeds for seeds in map(_part_seeds, (root / step.folder / results_plan.SEED_PARTS).glob(
+            "*/results.json")) if seeds), key=lambda seeds: seeds[0])
         parts = f" (seed parts done: {', '.join(_seed_range(seeds) for seeds in done)})" if done else ""
         lines.append(f"- `{step.folder}`{parts}")
     return lines + [""]
+
+
+def _part_seeds(path: pathlib.Path) -> list:
+    """The seeds of a finished seed part's results.json ([] and a message if unreadable)."""
+    try:
+        return list(json.loads(path.read_text())["seed_list"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"skipping {path}: {err!r}", file=sys.stderr)
+        return []
 
 
 def generate(root: pathlib.Path, out: pathlib.Path, plots: bool = True) -> str:

@@ -81,10 +81,10 @@ class Step:
         if "seeds" not in values or int(values["seeds"]) <= seeds_per_part:
             return []  # (the plan's searches all name their seeds)
         first, total = int(values.get("seed", 0)), int(values["seeds"])
+        args = tuple(a for a in self.args if not a.startswith(("--seeds=", "--seed=")))
         parts = []
         for start in range(first, first + total, seeds_per_part):
             count = min(seeds_per_part, first + total - start)
-            args = tuple(a for a in self.args if not a.startswith(("--seeds=", "--seed=")))
             parts.append(dataclasses.replace(
                 self, folder=f"{self.folder}/{SEED_PARTS}/seeds_{start}-{start + count - 1}",
                 args=(*args, f"--seeds={count}", f"--seed={start}")))
